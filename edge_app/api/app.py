@@ -1,0 +1,54 @@
+"""The Litestar app factory."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Litestar, MediaType, Request, Response
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import OpenAPIConfig
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from edge_app import __version__
+from edge_app.api.context import AppContext
+from edge_app.api.encounters import EncounterController, ObservationController
+from edge_app.api.system import SystemController, healthz
+from edge_app.errors import StoreError
+
+_LOGGER = logging.getLogger(__name__)
+MAX_BODY = 64 * 1024
+
+
+def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {"detail": exc.detail}
+    if isinstance(exc, ValidationException) and exc.extra:
+        body["errors"] = exc.extra
+    elif isinstance(exc.extra, dict):
+        body.update(exc.extra)
+    return Response(body, status_code=exc.status_code, media_type=MediaType.JSON, headers=exc.headers)
+
+
+def _store_error(_: Request[Any, Any, Any], exc: StoreError) -> Response[dict[str, Any]]:
+    # The disk is full or failing: say so plainly; it is the box, not the caller.
+    _LOGGER.error("store error answering a request: %s", exc)
+    return Response({"detail": f"not stored: {exc}"}, status_code=503, media_type=MediaType.JSON)
+
+
+def _crash(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    _LOGGER.exception("bug while answering a request")
+    return Response({"detail": "internal error; see the daemon's log"}, status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+                    media_type=MediaType.JSON)
+
+
+def create_app(ctx: AppContext) -> Litestar:
+    """The API over one daemon's context."""
+    return Litestar(
+        route_handlers=[healthz, EncounterController, ObservationController, SystemController],
+        dependencies={"ctx": Provide(lambda: ctx, sync_to_thread=False)},
+        exception_handlers={HTTPException: _http_error, StoreError: _store_error, Exception: _crash},
+        openapi_config=OpenAPIConfig(title="edge-app", version=__version__, path="/schema",
+                                     description="Local API of the ambulance patient-record appliance"),
+        request_max_body_size=MAX_BODY,
+        debug=False,
+    )

@@ -1,0 +1,62 @@
+"""Health, status, devices and the live stream."""
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get
+from litestar.params import Parameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from edge_app import __version__
+from edge_app.api.context import AppContext
+from edge_app.api.schemas import Device, Health, Status
+
+
+@get("/healthz", summary="Liveness: ok once the store is open", tags=["system"])
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+def summary_line(ctx: AppContext, counts: dict[str, int]) -> str:
+    """The one line systemd's STATUS= and `edge-app status` show."""
+    devs = list(ctx.devices.values())
+    connected = sum(1 for d in devs if d.state == "connected")
+    up = "upstream not configured" if ctx.config.upstream is None else "upstream configured, forwarding not built"
+    return (f"ready: {len(devs)} devices ({connected} connected), {counts['encounters_open']} open encounters, "
+            f"{counts['unassigned']} unassigned readings; {up}")
+
+
+class SystemController(Controller):
+    path = "/api/v1"
+    tags = ["system"]
+
+    @get("/devices", summary="Configured monitors: state, counters, latest values")
+    async def devices(self, ctx: AppContext) -> list[Device]:
+        return [Device(**d) for d in ctx.device_list()]  # type: ignore[arg-type]
+
+    @get("/status", summary="Daemon, devices, store in one document", sync_to_thread=True)
+    def status(self, ctx: AppContext) -> Status:
+        counts = ctx.reader.counts()
+        w = ctx.writer
+        store = {"path": str(ctx.config.db_path), "batches": w.batches, "ops": w.ops, "last_error": w.last_error}
+        return Status(version=__version__, started_at=ctx.started_ms, devices=ctx.device_list(), store=store,
+                      counts=counts, active_encounter=ctx.reader.active_encounter_id(),
+                      upstream="not configured" if ctx.config.upstream is None else "configured",
+                      summary=summary_line(ctx, counts))
+
+    @get("/stream", summary="Server-sent events: reading, device, encounter, observation")
+    async def stream(self, ctx: AppContext, request: Request[Any, Any, Any],
+                     last_event_id: Annotated[str | None, Parameter(header="Last-Event-ID", max_length=20)] = None
+                     ) -> ServerSentEvent:
+        after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+
+        async def events() -> AsyncIterator[ServerSentEventMessage]:
+            # A snapshot of every device first, so a new client draws the screen without waiting.
+            for d in ctx.device_list():
+                yield ServerSentEventMessage(data=json.dumps(d), event="device")
+            async for ev in ctx.hub.subscribe(after=after):
+                yield ServerSentEventMessage(data=json.dumps(ev.data), event=ev.kind, id=ev.id)
+
+        return ServerSentEvent(events(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -1,0 +1,63 @@
+"""`edge-app decode PROTOCOL (--hex|--text|--file)`: one JSON object per reading per line."""
+from __future__ import annotations
+
+import codecs
+import json
+import sys
+
+from firmware_bridge.codecs import codec_for
+from firmware_bridge.errors import BridgeError
+
+from edge_app.errors import EdgeAppError
+
+MAX_INPUT = 64 * 1024 * 1024
+
+
+def _input_bytes(hex_: str | None, text: str | None, file: str | None) -> bytes:
+    if hex_ is not None:
+        cleaned = "".join(hex_.split()).removeprefix("0x")
+        try:
+            return bytes.fromhex(cleaned)
+        except ValueError:
+            raise EdgeAppError("--hex: not hexadecimal bytes (pairs of 0-9a-f)") from None
+    if text is not None:
+        try:
+            # Let a shell user write "\r\n" literally.
+            return codecs.decode(text.encode("utf-8"), "unicode_escape").encode("latin-1")
+        except (UnicodeDecodeError, UnicodeEncodeError):
+            return text.encode("utf-8")
+    assert file is not None
+    try:
+        if file == "-":
+            return sys.stdin.buffer.read(MAX_INPUT)
+        with open(file, "rb") as f:
+            return f.read(MAX_INPUT)
+    except OSError as exc:
+        raise EdgeAppError(f"--file: {file}: {exc.strerror or exc}") from None
+
+
+def decode_command(protocol: str, *, hex_: str | None, text: str | None, file: str | None) -> int:
+    """Decode and print; exit 2 with one reason on stderr when nothing in the input is a valid frame."""
+    try:
+        codec = codec_for(protocol)
+    except BridgeError as exc:
+        raise EdgeAppError(str(exc)) from None
+    data = _input_bytes(hex_, text, file)
+    if not data:
+        raise EdgeAppError("input is empty")
+    try:
+        readings = codec.feed(data) + codec.flush()
+    except BridgeError as exc:
+        raise EdgeAppError(f"cannot decode: {exc}") from None
+    stats = codec.stats
+    if stats.frames_ok == 0:
+        why = f"{stats.frames_bad} bad frames" if stats.frames_bad else "no complete frame"
+        raise EdgeAppError(f"no valid {protocol} frame in {len(data)} bytes ({why})")
+    out = sys.stdout
+    for r in readings:
+        out.write(json.dumps(r.as_dict()) + "\n")
+    if stats.frames_bad:
+        print(f"edge-app: note: {stats.frames_bad} bad frames skipped", file=sys.stderr)
+    if codec.status and not readings:
+        print(f"edge-app: note: no values; device status: {', '.join(codec.status)}", file=sys.stderr)
+    return 0

@@ -1,0 +1,102 @@
+"""`edge-app demo`: daemon + simulated monitor on a pseudo-terminal + the TUI, on a throw-away data dir."""
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from edge_app.cli.procs import spawn_edge_app, stop, tail
+from edge_app.errors import EdgeAppError
+
+DEMO_DEVICES = (("oximeter", "masimo-ascii"),)
+START_TIMEOUT_S = 15.0
+
+
+def _config(root: Path) -> Path:
+    lines = ["# written by `edge-app demo`", "[storage]", f'path = "{root / "edge.db"}"', "", "[api]",
+             f'socket = "{root / "api.sock"}"', ""]
+    for name, protocol in DEMO_DEVICES:
+        lines += ["[[devices]]", f'name = "{name}"', f'protocol = "{protocol}"', f'port = "{root / ("tty-" + name)}"',
+                  ""]
+    path = root / "config.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _wait_ready(sock: Path, daemon_log: Path, procs: list) -> None:
+    from edge_app.client import sync_client
+
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        for p in procs:
+            if p.poll() is not None:
+                raise EdgeAppError(f"a demo process exited early (code {p.returncode}):\n{tail(daemon_log)}")
+        if sock.exists():
+            try:
+                with sync_client(sock, timeout=1) as c:
+                    if c.get("/healthz").status_code == 200:
+                        return
+            except Exception:
+                pass
+        time.sleep(0.05)
+    raise EdgeAppError(f"the daemon did not start within {START_TIMEOUT_S:.0f} s:\n{tail(daemon_log)}")
+
+
+async def _headless(sock: Path, seconds: float | None) -> None:
+    from edge_app.client import async_client, sse_events
+
+    async def follow() -> None:
+        async with async_client(sock) as client:
+            async for kind, data, _ in sse_events(client):
+                if kind == "reading":
+                    print(json.dumps(data), flush=True)
+                elif kind == "device":
+                    print(f"# device {data['name']}: {data['state']} {data.get('detail', '')}".rstrip(), flush=True)
+
+    if seconds is None:
+        await follow()
+    else:
+        try:
+            await asyncio.wait_for(follow(), seconds)
+        except asyncio.TimeoutError:
+            pass
+
+
+def demo_command(*, data_dir: str | None, headless: bool, seconds: float | None, debug: bool) -> int:
+    """Run the demo until the user quits; leave no process (and, unless --data-dir, no file) behind."""
+    throwaway = data_dir is None
+    root = Path(tempfile.mkdtemp(prefix="edge-app-demo-")) if throwaway else Path(data_dir).resolve()  # type: ignore[arg-type]
+    root.mkdir(parents=True, exist_ok=True)
+    cfg = _config(root)
+    daemon_log = root / "daemon.log"
+    procs = []
+    try:
+        with open(root / "simulators.log", "ab") as sim_log:
+            for i, (name, protocol) in enumerate(DEMO_DEVICES):
+                procs.append(spawn_edge_app(["simulate", protocol, "--pty", str(root / f"tty-{name}"),
+                                             "--seed", str(i + 1)], log=sim_log))
+        with open(daemon_log, "ab") as log:
+            procs.append(spawn_edge_app([*(["--debug"] if debug else []), "run", "--config", str(cfg)], log=log))
+        _wait_ready(root / "api.sock", daemon_log, procs)
+        if headless:
+            print(f"# demo running in {root}; Ctrl+C to stop", flush=True)
+            asyncio.run(_headless(root / "api.sock", seconds))
+        else:
+            from edge_app.tui.app import VitalsApp
+
+            VitalsApp(root / "api.sock", demo_note=f"demo data in {root} (deleted on exit)" if throwaway
+                      else f"demo data in {root}").run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in reversed(procs):
+            stop(p)
+        if throwaway:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            print(f"demo data kept in {root} (config: {cfg})", file=sys.stderr)
+    return 0

@@ -1,0 +1,227 @@
+"""The TOML config (DESIGN.md contract): located, parsed and validated once, the same for every command."""
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge_app.errors import ConfigError
+
+DEFAULT_PATH = Path("/etc/edge-app/config.toml")
+ENV_VAR = "EDGE_APP_CONFIG"
+
+SERIAL_PROTOCOLS = ("masimo-ascii", "nonin-df2", "nonin-df7", "nonin-df8", "nonin-df13", "hl7-oru")
+BLE_PROTOCOLS = ("gatt-heart-rate", "gatt-plx", "gatt-blood-pressure", "gatt-temperature", "gatt-glucose")
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_PARITY = ("N", "E", "O", "M", "S")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceConfig:
+    name: str
+    protocol: str
+    port: str | None = None
+    baudrate: int = 9600
+    address: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamConfig:
+    target: str
+    url: str
+    require_approval: bool = False
+    trust_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Everything the commands need; `source` is the file it came from (None: built-in defaults)."""
+
+    db_path: Path
+    socket_path: Path
+    listen: tuple[str, int] | None = None
+    devices: tuple[DeviceConfig, ...] = ()
+    upstream: UpstreamConfig | None = None
+    vehicle_id: str = ""
+    log_level: str = "info"
+    source: Path | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+
+def locate(explicit: str | os.PathLike[str] | None = None) -> tuple[Path, bool]:
+    """Where the config is: --config, else $EDGE_APP_CONFIG, else the default; and whether it was asked for."""
+    if explicit:
+        return Path(explicit), True
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env), True
+    return DEFAULT_PATH, False
+
+
+def load(explicit: str | os.PathLike[str] | None = None) -> Config:
+    """Load and validate the config; ConfigError names the file and the key on any problem."""
+    path, asked = locate(explicit)
+    if not path.exists():
+        if asked:
+            raise ConfigError(f"{path}: config file not found")
+        # A box with no config file yet still runs (manual records, no monitors): say so, don't fail.
+        return parse({}, None, warnings=(f"no config at {path}; running with defaults and no monitors",))
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse(data, path)
+
+
+class _Table:
+    """A TOML table being validated: every key read is ticked off, leftovers are unknown keys."""
+
+    def __init__(self, data: Any, where: str, src: str) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{src}: {where}: expected a table, got {_kind(data)}")
+        self.data, self.where, self.src, self.seen = data, where, src, set[str]()
+
+    def key(self, name: str) -> str:
+        return f"{self.where}.{name}" if self.where else name
+
+    def err(self, name: str, msg: str) -> ConfigError:
+        return ConfigError(f"{self.src}: {self.key(name)}: {msg}")
+
+    def get(self, name: str, typ: type | tuple[type, ...], default: Any = None, *, required: bool = False) -> Any:
+        self.seen.add(name)
+        if name not in self.data:
+            if required:
+                raise self.err(name, "required key is missing")
+            return default
+        value = self.data[name]
+        ok = isinstance(value, typ) and not (typ in (int, float) and isinstance(value, bool))
+        if not ok:
+            want = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
+            raise self.err(name, f"expected {_TYPE_WORDS.get(want, want)}, got {_kind(value)}")
+        return value
+
+    def done(self) -> None:
+        extra = sorted(set(self.data) - self.seen)
+        if extra:
+            raise self.err(extra[0], f"unknown key (known: {', '.join(sorted(self.seen))})")
+
+
+_TYPE_WORDS = {"str": "a string", "int": "an integer", "bool": "true or false", "list": "a list",
+               "dict": "a table", "float": "a number", "int or float": "a number"}
+
+
+def _kind(value: Any) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "a list",
+            dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def _default_db() -> Path:
+    state = os.environ.get("STATE_DIRECTORY")
+    if state:
+        return Path(state.split(":")[0]) / "edge.db"
+    return Path(".edge-app") / "edge.db"
+
+
+def _default_socket(db_path: Path) -> Path:
+    runtime = os.environ.get("RUNTIME_DIRECTORY")
+    if runtime:
+        return Path(runtime.split(":")[0]) / "api.sock"
+    return db_path.parent / "api.sock"
+
+
+def _parse_listen(t: _Table) -> tuple[str, int] | None:
+    raw = t.get("listen", str)
+    if raw is None:
+        return None
+    host, sep, port_s = raw.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not port_s.isdigit() or not 0 < int(port_s) < 65536:
+        raise t.err("listen", f"expected HOST:PORT, got {raw!r}")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        raise t.err("listen", f"{host!r} is not an IP address") from None
+    if not loopback:
+        # Tablets need TLS and pairing first; until then nothing is served off this machine.
+        raise t.err("listen", f"{host} is not a loopback address; the TLS tablet listener is not built yet, "
+                              "so only 127.0.0.1/::1 may be used")
+    return host, int(port_s)
+
+
+def _parse_device(raw: Any, i: int, src: str, names: set[str]) -> DeviceConfig:
+    t = _Table(raw, f"devices[{i}]", src)
+    name = t.get("name", str, required=True)
+    if not _NAME_RE.match(name):
+        raise t.err("name", f"{name!r}: use 1-32 lowercase letters, digits, '-' or '_'")
+    if name in names:
+        raise t.err("name", f"{name!r} is used by another device")
+    names.add(name)
+    protocol = t.get("protocol", str, required=True)
+    from firmware_bridge.codecs import implemented_protocols
+
+    implemented = implemented_protocols()
+    if protocol not in SERIAL_PROTOCOLS + BLE_PROTOCOLS:
+        raise t.err("protocol", f"unknown protocol {protocol!r} (known: {', '.join(implemented)})")
+    if protocol not in implemented:
+        raise t.err("protocol", f"{protocol!r} is not supported by this build yet "
+                                f"(supported: {', '.join(implemented)})")
+    port = t.get("port", str)
+    baudrate = t.get("baudrate", int, 9600)
+    address = t.get("address", str)
+    if protocol in SERIAL_PROTOCOLS:
+        if not port:
+            raise t.err("port", f"required for serial protocol {protocol}")
+        if baudrate not in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200):
+            raise t.err("baudrate", f"{baudrate} is not a standard serial rate")
+    t.done()
+    return DeviceConfig(name=name, protocol=protocol, port=port, baudrate=baudrate, address=address)
+
+
+def _parse_upstream(raw: Any, src: str) -> UpstreamConfig:
+    t = _Table(raw, "upstream", src)
+    target = t.get("target", str, required=True)
+    if target not in ("fhir", "mqtt"):
+        raise t.err("target", f"expected \"fhir\" or \"mqtt\", got {target!r}")
+    url = t.get("url", str, required=True)
+    approval = t.get("require_approval", bool, False)
+    keys = t.get("trust_keys", list, [])
+    if not all(isinstance(k, str) for k in keys):
+        raise t.err("trust_keys", "expected a list of file paths")
+    t.done()
+    return UpstreamConfig(target=target, url=url, require_approval=approval, trust_keys=tuple(keys))
+
+
+def parse(data: dict[str, Any], path: Path | None, *, warnings: tuple[str, ...] = ()) -> Config:
+    """Validate a decoded TOML document."""
+    src = str(path) if path else "<defaults>"
+    root = _Table(data, "", src)
+    storage = _Table(root.get("storage", dict, {}), "storage", src)
+    db = storage.get("path", str)
+    storage.done()
+    db_path = Path(db) if db else _default_db()
+    api = _Table(root.get("api", dict, {}), "api", src)
+    sock = api.get("socket", str)
+    listen = _parse_listen(api)
+    api.done()
+    names: set[str] = set()
+    devices = tuple(_parse_device(d, i, src, names) for i, d in enumerate(root.get("devices", list, [])))
+    up_raw = root.get("upstream", dict)
+    upstream = _parse_upstream(up_raw, src) if up_raw is not None else None
+    app = _Table(root.get("appliance", dict, {}), "appliance", src)
+    vehicle = app.get("vehicle_id", str, "")
+    level = app.get("log_level", str, "info")
+    if level not in ("debug", "info", "warning", "error"):
+        raise app.err("log_level", f"expected debug, info, warning or error, got {level!r}")
+    app.done()
+    root.done()
+    return Config(db_path=db_path, socket_path=Path(sock) if sock else _default_socket(db_path), listen=listen,
+                  devices=devices, upstream=upstream, vehicle_id=vehicle, log_level=level, source=path,
+                  warnings=warnings)

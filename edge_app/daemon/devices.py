@@ -1,0 +1,113 @@
+"""One supervisor per configured monitor: runs its driver, shows readings live, hands them to the store."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from firmware_bridge.codecs import codec_for
+from firmware_bridge.driver import Driver, DriverStatus
+from firmware_bridge.reading import Reading
+from firmware_bridge.transports.serial import SerialTransport
+
+from edge_app.config import DeviceConfig
+from edge_app.daemon.hub import Hub
+from edge_app.store.records import NewObservation, insert_device_observations
+from edge_app.store.writer import Writer
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class DeviceSupervisor:
+    """Owns one driver task. Readings go to the live stream at once and to the writer in the same
+    call; `committed` counts what the store has confirmed. A store failure is counted, never hidden."""
+
+    def __init__(self, cfg: DeviceConfig, writer: Writer, hub: Hub,
+                 on_change: Callable[[], None] = lambda: None) -> None:
+        self.cfg = cfg
+        self.writer = writer
+        self.hub = hub
+        self.on_change = on_change
+        self.latest: dict[str, dict[str, Any]] = {}
+        self.status: DriverStatus | None = None
+        self.received = 0
+        self.committed = 0
+        self.store_failures = 0
+        self.last_store_error: str | None = None
+        self._task: asyncio.Task[None] | None = None
+        transport = SerialTransport(cfg.port or "", baudrate=cfg.baudrate)
+        self.driver = Driver(cfg.name, transport, codec_for(cfg.protocol), on_readings=self._on_readings,
+                             on_status=self._on_status, clock_ms=now_ms)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self.driver.run(), name=f"device:{self.cfg.name}")
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            _LOGGER.exception("device %s driver ended with an error", self.cfg.name)
+
+    @property
+    def state(self) -> str:
+        return str(self.status.state) if self.status else "starting"
+
+    def _on_readings(self, readings: list[Reading], received_at: int) -> None:
+        self.received += len(readings)
+        obs = [NewObservation(metric=str(r.metric), value=r.value, unit=r.unit, received_at=received_at,
+                              source="device", device=self.cfg.name, device_time=r.device_time, flags=r.flags)
+               for r in readings]
+        for r in readings:
+            item = {"value": r.value, "unit": r.unit, "time": received_at, "device_time": r.device_time,
+                    "flags": list(r.flags)}
+            self.latest[str(r.metric)] = item
+            self.hub.publish("reading", {"device": self.cfg.name, "metric": str(r.metric), **item})
+        fut = self.writer.submit(insert_device_observations(obs))
+        fut.add_done_callback(self._stored)
+
+    def _stored(self, fut: Future[list[int]]) -> None:
+        # Runs on the writer thread: only touch plain counters here.
+        exc = fut.exception()
+        if exc is None:
+            self.committed += len(fut.result())
+        else:
+            self.store_failures += 1
+            self.last_store_error = str(exc)
+
+    def _on_status(self, status: DriverStatus) -> None:
+        old = self.status.state if self.status else None
+        self.status = status
+        if status.state != old:
+            _LOGGER.info("device %s: %s%s", self.cfg.name, status.state, f" ({status.detail})" if status.detail else "")
+        self.hub.publish("device", self.describe())
+        self.on_change()
+
+    def describe(self) -> dict[str, Any]:
+        """The device as /api/v1/devices shows it."""
+        st = self.status
+        counters: dict[str, Any] = dict(st.counters) if st else {}
+        counters.update(received=self.received, committed=self.committed, store_failures=self.store_failures)
+        return {
+            "name": self.cfg.name,
+            "protocol": self.cfg.protocol,
+            "port": self.cfg.port,
+            "state": self.state,
+            "detail": st.detail if st else "",
+            "since": st.since_ms if st else None,
+            "last_frame_at": st.last_frame_ms if st else None,
+            "status_flags": list(st.status_flags) if st else [],
+            "counters": counters,
+            "latest": dict(self.latest),
+        }

@@ -1,0 +1,139 @@
+"""`edge-app run`: the daemon. Store open and API bound before READY=1; SIGTERM flushes and exits 0."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Iterator
+
+import uvicorn
+
+from edge_app.api.app import create_app
+from edge_app.api.context import AppContext
+from edge_app.api.system import summary_line
+from edge_app.config import Config
+from edge_app.daemon.devices import DeviceSupervisor, now_ms
+from edge_app.daemon.hub import Hub
+from edge_app.daemon.notify import sd_notify, watchdog_interval
+from edge_app.daemon.sockets import bind_tcp, bind_unix
+from edge_app.store.queries import Reader
+from edge_app.store.records import upsert_device
+from edge_app.store.writer import Writer
+
+_LOGGER = logging.getLogger(__name__)
+SHUTDOWN_BUDGET_S = 1.5
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the daemon owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Daemon:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.stop_event = asyncio.Event()
+        self.ctx: AppContext | None = None
+        self._status_line = ""
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop_event.set)
+        cfg = self.config
+        writer = await loop.run_in_executor(None, Writer, cfg.db_path)
+        reader = Reader(cfg.db_path)
+        hub = Hub()
+        ctx = self.ctx = AppContext(config=cfg, writer=writer, reader=reader, hub=hub)
+        for dev in cfg.devices:
+            await ctx.write(upsert_device(dev.name, dev.protocol, dev.port, dev.address, now_ms()))
+            ctx.devices[dev.name] = DeviceSupervisor(dev, writer, hub, on_change=self._update_status)
+        socks = [bind_unix(cfg.socket_path)]
+        if cfg.listen:
+            socks.append(bind_tcp(*cfg.listen))
+        server = _Server(uvicorn.Config(create_app(ctx), lifespan="off", log_config=None, access_log=False,
+                                        timeout_graceful_shutdown=1, timeout_keep_alive=30))
+        server_task = loop.create_task(server.serve(sockets=socks), name="api")
+        while not server.started:
+            if server_task.done():
+                await server_task
+                _LOGGER.error("API server failed to start")
+                return 1
+            await asyncio.sleep(0.005)
+        for sup in ctx.devices.values():
+            sup.start()
+        self._status_line = await loop.run_in_executor(None, self._summary)
+        sd_notify("READY=1", f"STATUS={self._status_line}")
+        _LOGGER.info("%s; api on %s%s", self._status_line, cfg.socket_path,
+                     f" and {cfg.listen[0]}:{cfg.listen[1]}" if cfg.listen else "")
+        heartbeat = loop.create_task(self._heartbeat(), name="heartbeat")
+        await self.stop_event.wait()
+        t0 = time.monotonic()
+        sd_notify("STOPPING=1", "STATUS=stopping")
+        heartbeat.cancel()
+        hub.close()
+        server.should_exit = True
+        await asyncio.gather(*(sup.stop() for sup in ctx.devices.values()))
+        try:
+            await asyncio.wait_for(server_task, SHUTDOWN_BUDGET_S)
+        except (asyncio.TimeoutError, Exception):
+            _LOGGER.warning("API did not stop in time; closing anyway")
+        await loop.run_in_executor(None, writer.close)
+        reader.close()
+        for s in socks:
+            s.close()
+        with contextlib.suppress(OSError):
+            cfg.socket_path.unlink()
+        _LOGGER.info("stopped in %.2f s; %d ops committed in %d transactions", time.monotonic() - t0, writer.ops,
+                     writer.batches)
+        return 0
+
+    def _summary(self) -> str:
+        assert self.ctx is not None
+        return summary_line(self.ctx, self.ctx.reader.counts())
+
+    def _update_status(self) -> None:
+        # Device state changed: refresh STATUS= soon, off the event loop (it reads the DB).
+        if self.ctx is not None:
+            asyncio.get_running_loop().call_soon(self._schedule_status)
+
+    def _schedule_status(self) -> None:
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(None, self._summary)
+        fut.add_done_callback(lambda f: f.exception() is None and self._set_status(f.result()))
+
+    def _set_status(self, line: str) -> None:
+        if line != self._status_line:
+            self._status_line = line
+            sd_notify(f"STATUS={line}")
+
+    async def _heartbeat(self) -> None:
+        """WATCHDOG=1 only while the loop runs (this task) and the writer answers within the interval."""
+        interval = watchdog_interval()
+        if interval is None:
+            return
+        assert self.ctx is not None
+        writer = self.ctx.writer
+        while True:
+            t0 = time.monotonic()
+            try:
+                await asyncio.wait_for(asyncio.wrap_future(writer.submit(lambda db: None)), interval)
+                healthy = writer.alive()
+            except Exception as exc:
+                healthy = False
+                _LOGGER.error("store writer not answering (%s); withholding watchdog ping", exc)
+            if healthy:
+                sd_notify("WATCHDOG=1")
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - t0)))
+
+
+def run(config: Config) -> int:
+    """Run the daemon until SIGTERM/SIGINT; the exit code."""
+    return asyncio.run(Daemon(config).run())
+
+

@@ -1,0 +1,1 @@
+"""SQLite store: one writer thread with group commit, readers on their own connections."""

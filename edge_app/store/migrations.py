@@ -1,0 +1,103 @@
+"""Schema as append-only migrations: once a migration has shipped, never edit it; add the next one."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import sqlite_utils
+
+from edge_app.errors import StoreError
+
+_LOGGER = logging.getLogger(__name__)
+
+Migration = Callable[[sqlite_utils.Database], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(fn: Migration) -> Migration:
+    """Register a migration; order of registration is order of application."""
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+@migration
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["devices"].create({"name": str, "protocol": str, "port": str, "address": str, "first_seen": int,
+                          "last_seen": int, "info": str}, pk="name", not_null={"protocol", "first_seen"})
+    # Encounter ids are random UUIDs: nothing about the patient may ever appear in an id or URL.
+    db["encounters"].create({"id": str, "incident_ref": str, "status": str, "spo2_scale": int,
+                             "created_at": int, "updated_at": int, "version": int},
+                            pk="id", not_null={"status", "spo2_scale", "created_at", "updated_at", "version"},
+                            defaults={"status": "open", "spo2_scale": 1, "version": 1, "incident_ref": ""})
+    db.execute("CREATE INDEX encounters_open ON encounters(status, created_at)")
+    # The rowid `id` is the sequence: order is kept by it even when a wall clock jumps backwards.
+    # `value` has no declared type on purpose: numbers stay REAL/INTEGER, ACVPU text stays TEXT.
+    db.execute("""
+        CREATE TABLE observations (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            encounter_id TEXT REFERENCES encounters(id),
+            metric TEXT NOT NULL,
+            value NOT NULL,
+            unit TEXT NOT NULL,
+            device_time INTEGER,
+            received_at INTEGER NOT NULL,
+            source TEXT NOT NULL CHECK (source IN ('device', 'manual')),
+            device TEXT,
+            flags TEXT,
+            entered_by TEXT
+        )""")
+    db.execute("CREATE INDEX observations_encounter ON observations(encounter_id, metric, id)")
+    db.execute("CREATE INDEX observations_received ON observations(received_at)")
+    db.execute("CREATE INDEX observations_device ON observations(device, id)")
+    # Hash-chained: each row's hash covers the previous hash, so an edited or deleted row shows.
+    db.execute("""
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at INTEGER NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            object TEXT,
+            detail TEXT,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        )""")
+
+
+def current_version(db: sqlite_utils.Database) -> list[str]:
+    """Names of the migrations already applied."""
+    if "_migrations" not in db.table_names():
+        return []
+    return [r[0] for r in db.execute("SELECT name FROM _migrations ORDER BY rowid").fetchall()]
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply every pending migration, each in its own transaction; return the names applied."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)")
+        db.execute("COMMIT")
+    except Exception:
+        db.execute("ROLLBACK")
+        raise
+    done = set(current_version(db))
+    known = {name for name, _ in MIGRATIONS}
+    unknown = done - known
+    if unknown:
+        raise StoreError(f"database was written by a newer edge-app (migrations {sorted(unknown)}); "
+                         "upgrade edge-app or restore a backup")
+    applied = []
+    for name, fn in MIGRATIONS:
+        if name in done:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            fn(db)
+            db.execute("INSERT INTO _migrations(name, applied_at) VALUES (?, ?)", (name, int(time.time() * 1000)))
+            db.execute("COMMIT")
+        except Exception:
+            db.execute("ROLLBACK")
+            raise
+        _LOGGER.info("applied migration %s", name)
+        applied.append(name)
+    return applied

@@ -1,0 +1,149 @@
+"""Read side: each thread gets its own read-only connection; only committed rows are ever seen."""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from firmware_bridge.metrics import METRICS, Metric, ValueKind
+
+from edge_app.errors import NotFoundError
+from edge_app.store.connection import open_db
+from edge_app.store.records import GENESIS_HASH, audit_hash
+
+_ENC_COLS = ("id", "incident_ref", "status", "spo2_scale", "created_at", "updated_at", "version")
+_OBS_COLS = ("id", "encounter_id", "metric", "value", "unit", "device_time", "received_at", "source", "device",
+             "flags", "entered_by")
+
+
+class Reader:
+    """Queries on per-thread read-only connections (API handlers run in a thread pool)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._all: list[sqlite_utils.Database] = []
+        self._lock = threading.Lock()
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = open_db(self.path, readonly=True)
+            self._local.db = db
+            with self._lock:
+                self._all.append(db)
+        return db
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._all:
+                db.close()
+            self._all.clear()
+
+    def encounters(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Newest first."""
+        sql = f"SELECT {', '.join(_ENC_COLS)} FROM encounters"
+        args: list[Any] = []
+        if status:
+            sql += " WHERE status = ?"
+            args.append(status)
+        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        args.append(limit)
+        return [self._encounter(r) for r in self.db.execute(sql, args).fetchall()]
+
+    def encounter(self, encounter_id: str) -> dict[str, Any]:
+        row = self.db.execute(f"SELECT {', '.join(_ENC_COLS)} FROM encounters WHERE id = ?",
+                              (encounter_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"encounter {encounter_id} not found")
+        return self._encounter(row)
+
+    def active_encounter_id(self) -> str | None:
+        row = self.db.execute("SELECT id FROM encounters WHERE status = 'open' "
+                              "ORDER BY created_at DESC, rowid DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def _encounter(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        enc = dict(zip(_ENC_COLS, row))
+        enc["active"] = enc["id"] == self.active_encounter_id()
+        enc["observation_count"] = self.db.execute(
+            "SELECT count(*) FROM observations WHERE encounter_id = ?", (enc["id"],)).fetchone()[0]
+        return enc
+
+    def observations(self, *, encounter_id: str | None = None, unassigned: bool = False,
+                     metric: str | None = None, device: str | None = None, after: int = 0,
+                     limit: int = 1000) -> list[dict[str, Any]]:
+        """In sequence order (id), which survives wall-clock jumps; `after` pages by id."""
+        where, args = ["id > ?"], [after]
+        if encounter_id is not None:
+            where.append("encounter_id = ?")
+            args.append(encounter_id)
+        elif unassigned:
+            where.append("encounter_id IS NULL")
+        if metric:
+            where.append("metric = ?")
+            args.append(metric)
+        if device:
+            where.append("device = ?")
+            args.append(device)
+        sql = (f"SELECT {', '.join(_OBS_COLS)} FROM observations WHERE {' AND '.join(where)} "
+               "ORDER BY id LIMIT ?")
+        return [observation_row(r) for r in self.db.execute(sql, [*args, limit]).fetchall()]
+
+    def observation(self, obs_id: int) -> dict[str, Any]:
+        row = self.db.execute(f"SELECT {', '.join(_OBS_COLS)} FROM observations WHERE id = ?", (obs_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"observation {obs_id} not found")
+        return observation_row(row)
+
+    def counts(self) -> dict[str, int]:
+        """Headline numbers for status lines."""
+        q = self.db.execute
+        return {
+            "encounters_open": q("SELECT count(*) FROM encounters WHERE status = 'open'").fetchone()[0],
+            "encounters": q("SELECT count(*) FROM encounters").fetchone()[0],
+            "observations": q("SELECT count(*) FROM observations").fetchone()[0],
+            "unassigned": q("SELECT count(*) FROM observations WHERE encounter_id IS NULL").fetchone()[0],
+        }
+
+
+def observation_row(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A stored row as the API shows it: value typed by the metric, flags as a list."""
+    obs = dict(zip(_OBS_COLS, row))
+    obs["value"] = typed_value(obs["metric"], obs["value"])
+    obs["flags"] = json.loads(obs["flags"]) if obs["flags"] else []
+    return obs
+
+
+def typed_value(metric: str, value: Any) -> Any:
+    try:
+        kind = METRICS[Metric(metric)].kind
+    except ValueError:
+        return value
+    if kind is ValueKind.BOOLEAN:
+        return bool(value)
+    if kind is ValueKind.NUMBER and isinstance(value, float) and value.is_integer():
+        return int(value) if abs(value) < 2**53 else value
+    return value
+
+
+def integrity_check(db: sqlite_utils.Database) -> list[str]:
+    """PRAGMA integrity_check; ['ok'] when sound."""
+    return [r[0] for r in db.execute("PRAGMA integrity_check").fetchall()]
+
+
+def verify_audit_chain(db: sqlite_utils.Database) -> tuple[int, int | None]:
+    """(rows checked, id of the first broken link or None)."""
+    prev = GENESIS_HASH
+    n = 0
+    for rid, at, actor, action, obj, detail, prev_hash, digest in db.execute(
+            "SELECT id, at, actor, action, object, detail, prev_hash, hash FROM audit_log ORDER BY id"):
+        n += 1
+        if prev_hash != prev or audit_hash(prev, at, actor, action, obj, detail) != digest:
+            return n, rid
+        prev = digest
+    return n, None

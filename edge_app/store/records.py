@@ -1,0 +1,158 @@
+"""Write operations, each a function of the write connection, run by the Writer inside its transaction."""
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from edge_app.errors import NotFoundError, StoreError
+
+ENCOUNTER_STATUSES = ("open", "handed_over", "closed")
+GENESIS_HASH = "0" * 64
+
+
+@dataclass(frozen=True, slots=True)
+class NewObservation:
+    """An observation about to be stored; value already in the metric's canonical unit."""
+
+    metric: str
+    value: float | str | bool
+    unit: str
+    received_at: int
+    source: str
+    device: str | None = None
+    device_time: int | None = None
+    flags: tuple[str, ...] = ()
+    entered_by: str | None = None
+
+
+def _active_encounter(db: sqlite_utils.Database) -> str | None:
+    row = db.execute("SELECT id FROM encounters WHERE status = 'open' "
+                     "ORDER BY created_at DESC, rowid DESC LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
+def insert_device_observations(obs: Sequence[NewObservation]) -> Callable[[sqlite_utils.Database], list[int]]:
+    """Device readings attach to the active encounter at commit time, or stay unassigned (never dropped)."""
+
+    def op(db: sqlite_utils.Database) -> list[int]:
+        encounter = _active_encounter(db)
+        cur = db.conn.cursor()
+        ids = []
+        for o in obs:
+            cur.execute(
+                "INSERT INTO observations (encounter_id, metric, value, unit, device_time, received_at, source,"
+                " device, flags, entered_by) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (encounter, o.metric, o.value, o.unit, o.device_time, o.received_at, o.source, o.device,
+                 json.dumps(list(o.flags)) if o.flags else None, o.entered_by))
+            ids.append(int(cur.lastrowid or 0))
+        return ids
+
+    return op
+
+
+def insert_manual_observation(encounter_id: str, o: NewObservation, actor: str) -> Callable[[sqlite_utils.Database], int]:
+    """A clinician's entry on a named encounter, audited in the same transaction."""
+
+    def op(db: sqlite_utils.Database) -> int:
+        _require_encounter(db, encounter_id)
+        cur = db.execute(
+            "INSERT INTO observations (encounter_id, metric, value, unit, device_time, received_at, source,"
+            " device, flags, entered_by) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (encounter_id, o.metric, o.value, o.unit, o.device_time, o.received_at, "manual", None, None,
+             o.entered_by))
+        oid = int(cur.lastrowid or 0)
+        append_audit(db, o.received_at, actor, "observation.create", encounter_id, {"observation": oid,
+                                                                                   "metric": o.metric})
+        return oid
+
+    return op
+
+
+def _require_encounter(db: sqlite_utils.Database, encounter_id: str) -> dict[str, Any]:
+    row = db.execute("SELECT id, incident_ref, status, spo2_scale, created_at, updated_at, version "
+                     "FROM encounters WHERE id = ?", (encounter_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"encounter {encounter_id} not found")
+    return dict(zip(("id", "incident_ref", "status", "spo2_scale", "created_at", "updated_at", "version"), row))
+
+
+def create_encounter(now_ms: int, actor: str, incident_ref: str = "") -> Callable[[sqlite_utils.Database], str]:
+    """A new open encounter; being the newest open one, it becomes the active one."""
+
+    def op(db: sqlite_utils.Database) -> str:
+        eid = str(uuid.uuid4())
+        db.execute("INSERT INTO encounters (id, incident_ref, status, spo2_scale, created_at, updated_at, version)"
+                   " VALUES (?, ?, 'open', 1, ?, ?, 1)", (eid, incident_ref, now_ms, now_ms))
+        append_audit(db, now_ms, actor, "encounter.create", eid, None)
+        return eid
+
+    return op
+
+
+class VersionConflict(StoreError):
+    """A write based on a stale version; carries the current record."""
+
+    def __init__(self, current: dict[str, Any]) -> None:
+        super().__init__(f"encounter changed since version you read (now version {current['version']})")
+        self.current = current
+
+
+def update_encounter(encounter_id: str, changes: dict[str, Any], now_ms: int, actor: str,
+                     if_version: int | None = None) -> Callable[[sqlite_utils.Database], dict[str, Any]]:
+    """Change fields of an encounter; with if_version, refuse (VersionConflict) if someone wrote first."""
+
+    def op(db: sqlite_utils.Database) -> dict[str, Any]:
+        current = _require_encounter(db, encounter_id)
+        if if_version is not None and current["version"] != if_version:
+            raise VersionConflict(current)
+        if not changes:
+            return current
+        sets = ", ".join(f"{k} = ?" for k in changes)
+        db.execute(f"UPDATE encounters SET {sets}, updated_at = ?, version = version + 1 WHERE id = ?",
+                   (*changes.values(), now_ms, encounter_id))
+        append_audit(db, now_ms, actor, "encounter.update", encounter_id, {"fields": sorted(changes)})
+        return _require_encounter(db, encounter_id)
+
+    return op
+
+
+def upsert_device(name: str, protocol: str, port: str | None, address: str | None,
+                  now_ms: int) -> Callable[[sqlite_utils.Database], None]:
+    """Record a configured device (first seen kept, config fields refreshed)."""
+
+    def op(db: sqlite_utils.Database) -> None:
+        db.execute("INSERT INTO devices (name, protocol, port, address, first_seen, last_seen) VALUES (?,?,?,?,?,?)"
+                   " ON CONFLICT(name) DO UPDATE SET protocol=excluded.protocol, port=excluded.port,"
+                   " address=excluded.address, last_seen=excluded.last_seen",
+                   (name, protocol, port, address, now_ms, now_ms))
+
+    return op
+
+
+def append_audit(db: sqlite_utils.Database, at: int, actor: str, action: str, obj: str | None,
+                 detail: dict[str, Any] | None) -> None:
+    """Append one hash-chained audit row (call only inside a writer op)."""
+    row = db.execute("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+    prev = row[0] if row else GENESIS_HASH
+    detail_s = json.dumps(detail, sort_keys=True, separators=(",", ":")) if detail is not None else None
+    digest = audit_hash(prev, at, actor, action, obj, detail_s)
+    db.execute("INSERT INTO audit_log (at, actor, action, object, detail, prev_hash, hash) VALUES (?,?,?,?,?,?,?)",
+               (at, actor, action, obj, detail_s, prev, digest))
+
+
+def audit_hash(prev: str, at: int, actor: str, action: str, obj: str | None, detail: str | None) -> str:
+    """The chain link: sha256 over the previous hash and this row's fields."""
+    payload = json.dumps([prev, at, actor, action, obj, detail], separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def audit_op(at: int, actor: str, action: str, obj: str | None,
+             detail: dict[str, Any] | None = None) -> Callable[[sqlite_utils.Database], None]:
+    """An audit row on its own (e.g. a read of patient data)."""
+    return lambda db: append_audit(db, at, actor, action, obj, detail)

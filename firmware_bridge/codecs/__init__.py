@@ -1,0 +1,29 @@
+"""Codec registry: protocol name -> codec class."""
+from __future__ import annotations
+
+from firmware_bridge.codecs.base import Codec, CodecStats
+from firmware_bridge.errors import UnknownProtocolError
+from firmware_bridge.protocols import ProtocolName
+
+__all__ = ["Codec", "CodecStats", "codec_for", "implemented_protocols"]
+
+
+def _registry() -> dict[ProtocolName, type[Codec]]:
+    from firmware_bridge.codecs.masimo_ascii import MasimoAsciiCodec
+
+    return {c.protocol: c for c in (MasimoAsciiCodec,)}
+
+
+def implemented_protocols() -> list[str]:
+    """Names of the protocols this build can decode."""
+    return sorted(str(p) for p in _registry())
+
+
+def codec_for(protocol: str) -> Codec:
+    """A fresh codec for a protocol name; UnknownProtocolError names the ones that exist."""
+    try:
+        return _registry()[ProtocolName(protocol)]()
+    except (ValueError, KeyError):
+        raise UnknownProtocolError(
+            f"unknown protocol {protocol!r}; implemented: {', '.join(implemented_protocols())}"
+        ) from None

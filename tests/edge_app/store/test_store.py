@@ -1,0 +1,141 @@
+"""The store: migrations, group commit, attachment to the active encounter, audit chain."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from edge_app.errors import NotFoundError, StoreError
+from edge_app.store import records
+from edge_app.store.connection import open_db
+from edge_app.store.migrations import MIGRATIONS, current_version, migrate
+from edge_app.store.queries import Reader, integrity_check, verify_audit_chain
+from edge_app.store.writer import Writer
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    writer = Writer(tmp_path / "edge.db")
+    reader = Reader(tmp_path / "edge.db")
+    yield writer, reader
+    reader.close()
+    writer.close()
+
+
+def obs(metric: str = "spo2", value: float = 97, t: int = 1_000, device: str | None = "oximeter") -> records.NewObservation:
+    return records.NewObservation(metric=metric, value=value, unit="%", received_at=t, source="device", device=device)
+
+
+def test_pragmas_and_migrations(tmp_path: Path) -> None:
+    w = Writer(tmp_path / "edge.db")
+    try:
+        assert w.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert w.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert current_version(w.db) == [n for n, _ in MIGRATIONS]
+        assert {"devices", "encounters", "observations", "audit_log"} <= set(w.db.table_names())
+        assert migrate(w.db) == []  # idempotent
+    finally:
+        w.close()
+
+
+def test_newer_database_is_refused(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "edge.db")
+    migrate(db)
+    db.execute("INSERT INTO _migrations VALUES ('m999_future', 0)")
+    with pytest.raises(StoreError, match="newer edge-app"):
+        migrate(db)
+
+
+def test_group_commit_batches_concurrent_writers(store) -> None:
+    writer, reader = store
+    gate = threading.Event()
+    writer.submit(lambda db: gate.wait(5))  # hold the writer so the others queue up behind it
+    futures = []
+
+    def submit_many() -> None:
+        for i in range(200):
+            futures.append(writer.submit(records.insert_device_observations([obs(t=i)])))
+
+    threads = [threading.Thread(target=submit_many) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    before = writer.batches
+    gate.set()
+    ids = [f.result(5)[0] for f in futures]
+    assert len(set(ids)) == 800
+    assert writer.batches - before <= 3, "800 queued ops should commit in a handful of transactions"
+    assert reader.counts()["observations"] == 800
+
+
+def test_one_failing_op_does_not_sink_the_batch(store) -> None:
+    writer, reader = store
+    gate = threading.Event()
+    writer.submit(lambda db: gate.wait(5))
+    good1 = writer.submit(records.insert_device_observations([obs()]))
+    bad = writer.submit(lambda db: db.execute("INSERT INTO nowhere VALUES (1)"))
+    good2 = writer.submit(records.insert_device_observations([obs()]))
+    gate.set()
+    assert good1.result(5) and good2.result(5)
+    with pytest.raises(sqlite3.OperationalError):
+        bad.result(5)
+    assert reader.counts()["observations"] == 2
+
+
+def test_readings_attach_to_newest_open_encounter_else_unassigned(store) -> None:
+    writer, reader = store
+    writer.submit(records.insert_device_observations([obs(t=1)])).result(5)
+    e1 = writer.submit(records.create_encounter(10, "test", "INC-1")).result(5)
+    e2 = writer.submit(records.create_encounter(20, "test", "INC-2")).result(5)
+    writer.submit(records.insert_device_observations([obs(t=30)])).result(5)
+    writer.submit(records.update_encounter(e2, {"status": "closed"}, 40, "test")).result(5)
+    writer.submit(records.insert_device_observations([obs(t=50)])).result(5)
+    writer.submit(records.update_encounter(e1, {"status": "handed_over"}, 60, "test")).result(5)
+    writer.submit(records.insert_device_observations([obs(t=70)])).result(5)
+    assert [o["received_at"] for o in reader.observations(unassigned=True)] == [1, 70]
+    assert [o["received_at"] for o in reader.observations(encounter_id=e2)] == [30]
+    assert [o["received_at"] for o in reader.observations(encounter_id=e1)] == [50]
+    assert reader.active_encounter_id() is None
+
+
+def test_version_conflict_carries_current(store) -> None:
+    writer, reader = store
+    eid = writer.submit(records.create_encounter(10, "test")).result(5)
+    writer.submit(records.update_encounter(eid, {"spo2_scale": 2}, 11, "tablet-a", if_version=1)).result(5)
+    with pytest.raises(records.VersionConflict) as err:
+        writer.submit(records.update_encounter(eid, {"spo2_scale": 1}, 12, "tablet-b", if_version=1)).result(5)
+    assert err.value.current["spo2_scale"] == 2 and err.value.current["version"] == 2
+    with pytest.raises(NotFoundError):
+        writer.submit(records.update_encounter("nope", {}, 12, "x")).result(5)
+
+
+def test_values_keep_their_kind(store) -> None:
+    writer, reader = store
+    eid = writer.submit(records.create_encounter(10, "test")).result(5)
+    for metric, value in (("consciousness", "C"), ("oxygen_supplement", True), ("temperature", 39.2),
+                          ("resp_rate", 22.0)):
+        o = records.NewObservation(metric=metric, value=value, unit="", received_at=11, source="manual")
+        writer.submit(records.insert_manual_observation(eid, o, "test")).result(5)
+    got = {o["metric"]: o["value"] for o in reader.observations(encounter_id=eid)}
+    assert got == {"consciousness": "C", "oxygen_supplement": True, "temperature": 39.2, "resp_rate": 22}
+    assert type(got["resp_rate"]) is int and type(got["oxygen_supplement"]) is bool
+
+
+def test_audit_chain_detects_tampering(store, tmp_path: Path) -> None:
+    writer, reader = store
+    eid = writer.submit(records.create_encounter(10, "test")).result(5)
+    writer.submit(records.update_encounter(eid, {"incident_ref": "INC-9"}, 11, "test")).result(5)
+    writer.submit(records.audit_op(12, "test", "encounter.read", eid)).result(5)
+    assert verify_audit_chain(reader.db) == (3, None)
+    assert integrity_check(reader.db) == ["ok"]
+    writer.submit(lambda db: db.execute("UPDATE audit_log SET actor = 'someone-else' WHERE id = 2")).result(5)
+    assert verify_audit_chain(reader.db) == (2, 2)
+
+
+def test_readonly_reader_never_creates_a_database(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="does not exist"):
+        Reader(tmp_path / "missing.db").counts()
+    assert not (tmp_path / "missing.db").exists()

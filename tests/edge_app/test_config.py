@@ -1,0 +1,104 @@
+"""Config validation: every mistake is one line naming the file and the key."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge_app import config
+from edge_app.cli.main import main
+from edge_app.errors import ConfigError
+
+GOOD = """
+[storage]
+path = "{root}/edge.db"
+
+[api]
+socket = "{root}/api.sock"
+listen = "127.0.0.1:8080"
+
+[appliance]
+vehicle_id = "AMB-042"
+
+[[devices]]
+name = "oximeter"
+protocol = "masimo-ascii"
+port = "/dev/serial/by-id/usb-FTDI-if00"
+baudrate = 9600
+
+[upstream]
+target = "fhir"
+url = "https://fhir.trust.example/R4"
+require_approval = true
+trust_keys = ["/etc/edge-app/trust/authority.pub"]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "config.toml"
+    p.write_text(text.format(root=tmp_path))
+    return p
+
+
+def test_good_config_loads(tmp_path: Path) -> None:
+    cfg = config.load(write(tmp_path, GOOD))
+    assert cfg.db_path == tmp_path / "edge.db"
+    assert cfg.socket_path == tmp_path / "api.sock"
+    assert cfg.listen == ("127.0.0.1", 8080)
+    assert cfg.vehicle_id == "AMB-042"
+    assert [(d.name, d.protocol, d.port, d.baudrate) for d in cfg.devices] == [
+        ("oximeter", "masimo-ascii", "/dev/serial/by-id/usb-FTDI-if00", 9600)]
+    assert cfg.upstream is not None and cfg.upstream.require_approval
+    assert cfg.upstream.trust_keys == ("/etc/edge-app/trust/authority.pub",)
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda t: t.replace("baudrate = 9600", "baudrate = 9600\nspeed = 1"), "devices[0].speed: unknown key"),
+    (lambda t: t.replace("baudrate = 9600", 'baudrate = "fast"'), "devices[0].baudrate: expected an integer, got a string"),
+    (lambda t: t.replace('port = "/dev/serial/by-id/usb-FTDI-if00"\n', ""), "devices[0].port: required for serial protocol"),
+    (lambda t: t.replace('protocol = "masimo-ascii"', 'protocol = "masimo-ascii2"'), "devices[0].protocol: unknown protocol 'masimo-ascii2'"),
+    (lambda t: t.replace('[api]', '[api]\nsockett = "x"'), "api.sockett: unknown key"),
+    (lambda t: t.replace('[storage]', '[storag]'), "storag: unknown key"),
+    (lambda t: t.replace('127.0.0.1:8080', '0.0.0.0:8443'), "api.listen: 0.0.0.0 is not a loopback address"),
+    (lambda t: t.replace('127.0.0.1:8080', 'localhost'), "api.listen: expected HOST:PORT"),
+    (lambda t: t.replace('target = "fhir"', 'target = "ftp"'), "upstream.target"),
+    (lambda t: t.replace('require_approval = true', 'require_approval = "yes"'), "upstream.require_approval: expected true or false"),
+    (lambda t: t.replace('name = "oximeter"', 'name = "Oxi Meter"'), "devices[0].name"),
+    (lambda t: t + '\n[[devices]]\nname = "oximeter"\nprotocol = "masimo-ascii"\nport = "/dev/x"\n', "is used by another device"),
+    (lambda t: t.replace("[storage]", "storage = 3\n[storagex]"), "storage: expected a table"),
+    (lambda t: t + "\n[[devices]\n", "not valid TOML"),
+    (lambda t: t.replace("baudrate = 9600", "baudrate = 12345"), "devices[0].baudrate: 12345 is not a standard"),
+])
+def test_bad_config_names_file_and_key(tmp_path: Path, mutate, message: str) -> None:
+    path = write(tmp_path, mutate(GOOD))
+    with pytest.raises(ConfigError) as err:
+        config.load(path)
+    text = str(err.value)
+    assert text.startswith(str(path) + ": "), text
+    assert message in text
+    assert "\n" not in text
+
+
+def test_explicit_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        config.load(tmp_path / "nope.toml")
+
+
+def test_env_var_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGE_APP_CONFIG", str(write(tmp_path, GOOD)))
+    assert config.load().vehicle_id == "AMB-042"
+
+
+def test_defaults_follow_systemd_directories(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path / "run"))
+    cfg = config.parse({}, None)
+    assert cfg.db_path == tmp_path / "state" / "edge.db"
+    assert cfg.socket_path == tmp_path / "run" / "api.sock"
+
+
+def test_run_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, GOOD.replace("baudrate = 9600", "baudrate = 9600\nparity = 7"))
+    assert main(["run", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"edge-app: {path}: devices[0].parity: unknown key (known: address, baudrate, name, port, protocol)"]
