@@ -1,0 +1,130 @@
+"""Run a simulated monitor: pace its frames in real time to a port or a virtual pty (`edge-app simulate`)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from firmware_bridge.protocols import ProtocolName
+from firmware_bridge.simulate.masimo import MasimoSimulator
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class FrameSource(Protocol):
+    """A simulated monitor: the bytes it sends for each tick, given the wall time of that tick."""
+
+    baudrate: int
+
+    def next_frame(self, when: datetime) -> bytes: ...
+
+
+# One entry per protocol that can be simulated; a new protocol adds its generator here.
+SIMULATORS: dict[ProtocolName, Callable[[int | None], FrameSource]] = {
+    ProtocolName.MASIMO_ASCII: MasimoSimulator,
+}
+
+
+def simulator_for(protocol: str, seed: int | None = None) -> FrameSource:
+    """A fresh frame source; ValueError names the protocols that can be simulated."""
+    try:
+        return SIMULATORS[ProtocolName(protocol)](seed)
+    except (ValueError, KeyError):
+        known = ", ".join(sorted(str(p) for p in SIMULATORS))
+        raise ValueError(f"cannot simulate {protocol!r}; simulated protocols: {known}") from None
+
+
+async def run_simulator(protocol: str, write: Callable[[bytes], None], *, rate_hz: float = 1.0,
+                        seed: int | None = None, stop: asyncio.Event | None = None) -> int:
+    """Write one frame per 1/rate_hz seconds until `stop` is set (or cancelled); returns frames written."""
+    if rate_hz <= 0:
+        raise ValueError(f"rate must be positive, not {rate_hz}")
+    source = simulator_for(protocol, seed)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    period = 1.0 / rate_hz
+    # A pty ignores the baud rate, so the simulator keeps time itself; ticks are scheduled on an absolute
+    # grid so a slow write does not make the rate drift.
+    next_tick = loop.time()
+    sent = 0
+    while not stop.is_set():
+        frame = source.next_frame(datetime.now(UTC))
+        _LOGGER.debug("simulator frame %r", frame)
+        write(frame)
+        sent += 1
+        next_tick += period
+        delay = next_tick - loop.time()
+        if delay < -period:  # fell far behind (a suspended laptop): restart the grid, do not burst
+            next_tick, delay = loop.time(), 0.0
+        if delay > 0:
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+            except TimeoutError:
+                pass
+        else:
+            await asyncio.sleep(0)
+    return sent
+
+
+def _fail(message: str) -> int:
+    print(f"edge-app simulate: {message}", file=sys.stderr)
+    return 2
+
+
+def simulate_main(protocol: str, *, port: str | None, pty_link: str | None, rate_hz: float,
+                  seed: int | None) -> int:
+    """The `edge-app simulate` command: run until SIGINT/SIGTERM; 0 when stopped, 2 on bad arguments."""
+    try:
+        source = simulator_for(protocol, seed)
+    except ValueError as exc:
+        return _fail(str(exc))
+    if rate_hz <= 0:
+        return _fail(f"--rate must be positive, not {rate_hz}")
+    if (port is None) == (pty_link is None):
+        return _fail("give exactly one of --port PORT or --pty LINK")
+    if pty_link is not None:
+        from firmware_bridge.simulate.ports import VirtualSerialPort
+
+        try:
+            vport = VirtualSerialPort(Path(pty_link))
+        except OSError as exc:
+            return _fail(f"cannot make a pty at {pty_link}: {exc.strerror or exc}")
+        write, close, where = vport.write, vport.close, f"{pty_link} -> {vport.slave_name}"
+    else:
+        import serial  # type: ignore[import-untyped]
+
+        assert port is not None
+        try:
+            ser = serial.serial_for_url(port, baudrate=source.baudrate, write_timeout=2)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            return _fail(f"cannot open {port}: {exc}")
+        write, close, where = ser.write, ser.close, port
+    print(f"simulating {protocol} on {where} at {rate_hz:g} Hz; Ctrl+C to stop", flush=True)
+    try:
+        return asyncio.run(_run_until_signal(protocol, write, rate_hz=rate_hz, seed=seed))
+    except KeyboardInterrupt:  # Ctrl+C before the loop's own handler was installed
+        return 0
+    except OSError as exc:  # a real port that went away under us
+        print(f"edge-app simulate: {port}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        close()
+
+
+async def _run_until_signal(protocol: str, write: Callable[[bytes], None], *, rate_hz: float,
+                            seed: int | None) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await run_simulator(protocol, write, rate_hz=rate_hz, seed=seed, stop=stop)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return 0
