@@ -51,4 +51,5 @@ def create_app(ctx: AppContext) -> Litestar:
                                      description="Local API of the ambulance patient-record appliance"),
         request_max_body_size=MAX_BODY,
         debug=False,
+        logging_config=None,  # the daemon configures logging (journald priorities); Litestar must not
     )

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from edge_app.config import Config
@@ -21,14 +20,16 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-@dataclass
 class AppContext:
-    config: Config
-    writer: Writer
-    reader: Reader
-    hub: Hub
-    devices: dict[str, DeviceSupervisor] = field(default_factory=dict)
-    started_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
+    """A plain class on purpose: Litestar would try to parse a dataclass dependency as data."""
+
+    def __init__(self, config: Config, writer: Writer, reader: Reader, hub: Hub) -> None:
+        self.config = config
+        self.writer = writer
+        self.reader = reader
+        self.hub = hub
+        self.devices: dict[str, DeviceSupervisor] = {}
+        self.started_ms = time.time_ns() // 1_000_000
 
     async def write(self, op: Callable[[sqlite_utils.Database], T]) -> T:
         """Run a write op through the writer; returns once it is committed."""

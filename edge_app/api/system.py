@@ -5,6 +5,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, get
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
@@ -34,7 +35,7 @@ class SystemController(Controller):
 
     @get("/devices", summary="Configured monitors: state, counters, latest values")
     async def devices(self, ctx: AppContext) -> list[Device]:
-        return [Device(**d) for d in ctx.device_list()]  # type: ignore[arg-type]
+        return [msgspec.convert(d, Device) for d in ctx.device_list()]
 
     @get("/status", summary="Daemon, devices, store in one document", sync_to_thread=True)
     def status(self, ctx: AppContext) -> Status:

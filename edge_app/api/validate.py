@@ -40,7 +40,7 @@ def manual_value(data: ObservationCreate) -> tuple[Metric, float | str | bool, s
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise bad(f"{metric}: value must be a number")
     if info.low is not None and info.high is not None and not info.low <= value <= info.high:
-        raise bad(f"{metric}: {value} is outside {info.low:g}..{info.high:g} {info.unit}")
+        raise bad(f"{metric}: {value:g} is outside {info.low:g}..{info.high:g} {info.unit}")
     if metric in (Metric.GCS_EYE, Metric.GCS_VERBAL, Metric.GCS_MOTOR, Metric.GCS_TOTAL, Metric.PAIN_SCORE) \
             and not float(value).is_integer():
         raise bad(f"{metric}: value must be a whole number")

@@ -62,7 +62,7 @@ class DeviceSupervisor:
 
     @property
     def state(self) -> str:
-        return str(self.status.state) if self.status else "starting"
+        return str(self.driver.status.state)
 
     def _on_readings(self, readings: list[Reading], received_at: int) -> None:
         self.received += len(readings)
@@ -96,18 +96,18 @@ class DeviceSupervisor:
 
     def describe(self) -> dict[str, Any]:
         """The device as /api/v1/devices shows it."""
-        st = self.status
-        counters: dict[str, Any] = dict(st.counters) if st else {}
+        st = self.driver.status  # live counters, not the last emitted snapshot
+        counters: dict[str, Any] = dict(st.counters)
         counters.update(received=self.received, committed=self.committed, store_failures=self.store_failures)
         return {
             "name": self.cfg.name,
             "protocol": self.cfg.protocol,
             "port": self.cfg.port,
-            "state": self.state,
-            "detail": st.detail if st else "",
-            "since": st.since_ms if st else None,
-            "last_frame_at": st.last_frame_ms if st else None,
-            "status_flags": list(st.status_flags) if st else [],
+            "state": str(st.state),
+            "detail": st.detail,
+            "since": st.since_ms,
+            "last_frame_at": st.last_frame_ms,
+            "status_flags": list(st.status_flags),
             "counters": counters,
             "latest": dict(self.latest),
         }

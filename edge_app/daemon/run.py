@@ -46,16 +46,23 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop_event.set)
         cfg = self.config
-        writer = await loop.run_in_executor(None, Writer, cfg.db_path)
+        # Sockets first: a second daemon on the same box stops here, before it touches the store.
+        socks = [bind_unix(cfg.socket_path)]
+        if cfg.listen:
+            socks.append(bind_tcp(*cfg.listen))
+        try:
+            writer = await loop.run_in_executor(None, Writer, cfg.db_path)
+        except Exception:
+            for s in socks:
+                s.close()
+            cfg.socket_path.unlink(missing_ok=True)
+            raise
         reader = Reader(cfg.db_path)
         hub = Hub()
         ctx = self.ctx = AppContext(config=cfg, writer=writer, reader=reader, hub=hub)
         for dev in cfg.devices:
             await ctx.write(upsert_device(dev.name, dev.protocol, dev.port, dev.address, now_ms()))
             ctx.devices[dev.name] = DeviceSupervisor(dev, writer, hub, on_change=self._update_status)
-        socks = [bind_unix(cfg.socket_path)]
-        if cfg.listen:
-            socks.append(bind_tcp(*cfg.listen))
         server = _Server(uvicorn.Config(create_app(ctx), lifespan="off", log_config=None, access_log=False,
                                         timeout_graceful_shutdown=1, timeout_keep_alive=30))
         server_task = loop.create_task(server.serve(sockets=socks), name="api")

@@ -99,7 +99,7 @@ class VersionConflict(StoreError):
     """A write based on a stale version; carries the current record."""
 
     def __init__(self, current: dict[str, Any]) -> None:
-        super().__init__(f"encounter changed since version you read (now version {current['version']})")
+        super().__init__(f"encounter changed since the version you read (now version {current['version']})")
         self.current = current
 
 

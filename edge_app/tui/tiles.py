@@ -52,11 +52,11 @@ class VitalTile(Vertical):
         if age >= NO_DATA_S:
             return "--", f"{self.label}: no data (last {shown} {self.unit}, {age_words(age)} ago)", "nodata"
         if age >= STALE_S:
-            return shown, f"{self.label} {shown} {self.unit} STALE {age_words(age)} · {src}{flags}", "stale"
-        return shown, f"{self.label} {shown} {self.unit} · {src} · {age_words(age)}{flags}", "live"
+            return shown, f"{self.label} {shown} {self.unit} STALE {age_words(age)}\n{src}{flags}", "stale"
+        return shown, f"{self.label} {shown} {self.unit} · {age_words(age)}\n{src}{flags}", "live"
 
     def _refresh(self) -> None:
-        if not self.is_mounted:
+        if not self.children:  # reactive fired before compose
             return
         digits, caption, state = self._state()
         self.query_one(Digits).update(digits)
