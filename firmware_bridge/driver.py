@@ -51,10 +51,13 @@ class Driver:
     def __init__(self, name: str, transport: Transport, codec: Codec, *,
                  on_readings: Callable[[list[Reading], int], None],
                  on_status: Callable[[DriverStatus], None],
-                 clock_ms: Callable[[], int] = wall_clock_ms) -> None:
+                 clock_ms: Callable[[], int] = wall_clock_ms,
+                 codec_factory: Callable[[], Codec] | None = None) -> None:
         self.name = name
         self.transport = transport
         self._codec = codec
+        # Codecs with settings (e.g. a data format chosen in config) pass a factory that keeps them.
+        self._codec_factory: Callable[[], Codec] = codec_factory or type(codec)
         self._on_readings = on_readings
         self._on_status = on_status
         self._clock_ms = clock_ms
@@ -119,6 +122,8 @@ class Driver:
         self._replace_codec()
         self._flags = ()
         self._set_state(DeviceState.CONNECTED, self.transport.describe())
+        if not await self._send(self._codec_output(self._codec.on_connect)):
+            return
         while True:
             try:
                 data = await self.transport.read()
@@ -132,6 +137,29 @@ class Driver:
                 self._set_state(DeviceState.ERROR, f"read failed: {exc!r}")
                 return
             self._handle(data, self._clock_ms())
+            if not await self._send(self._codec_output(self._codec.take_output)):
+                return
+
+    def _codec_output(self, produce: Callable[[], bytes]) -> bytes:
+        try:
+            return produce()
+        except Exception:  # a codec bug must not end the driver
+            self._codec_errors += 1
+            _LOGGER.warning("device %s: codec %s failed producing output", self.name, type(self._codec).__name__,
+                            exc_info=True)
+            return b""
+
+    async def _send(self, data: bytes) -> bool:
+        """Write what the protocol owes the device; False (state reported) if the link failed."""
+        if not data:
+            return True
+        try:
+            await self.transport.write(data)
+        except TransportError as exc:
+            self._disconnects += 1
+            self._set_state(DeviceState.ERROR, f"write failed: {exc}")
+            return False
+        return True
 
     def _handle(self, data: bytes, received_at_ms: int) -> None:
         frames_before = self._codec.stats.frames_ok
@@ -155,7 +183,7 @@ class Driver:
         old = self._codec
         for key, value in old.stats.as_dict().items():
             setattr(self._past, key, getattr(self._past, key) + value)
-        self._codec = type(old)()
+        self._codec = self._codec_factory()
 
     def _set_state(self, state: DeviceState, detail: str) -> None:
         if (state, detail) == (self._state, self._detail):

@@ -44,7 +44,8 @@ class DeviceSupervisor:
         self._task: asyncio.Task[None] | None = None
         transport = SerialTransport(cfg.port or "", baudrate=cfg.baudrate)
         self.driver = Driver(cfg.name, transport, codec_for(cfg.protocol), on_readings=self._on_readings,
-                             on_status=self._on_status, clock_ms=now_ms)
+                             on_status=self._on_status, clock_ms=now_ms,
+                             codec_factory=lambda: codec_for(cfg.protocol))
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self.driver.run(), name=f"device:{self.cfg.name}")

@@ -19,11 +19,12 @@ def implemented_protocols() -> list[str]:
     return sorted(str(p) for p in _registry())
 
 
-def codec_for(protocol: str) -> Codec:
-    """A fresh codec for a protocol name; UnknownProtocolError names the ones that exist."""
+def codec_for(protocol: str, **options: object) -> Codec:
+    """A fresh codec for a protocol name, with the codec's keyword options; UnknownProtocolError names the ones that exist."""
     try:
-        return _registry()[ProtocolName(protocol)]()
+        cls = _registry()[ProtocolName(protocol)]
     except (ValueError, KeyError):
         raise UnknownProtocolError(
             f"unknown protocol {protocol!r}; implemented: {', '.join(implemented_protocols())}"
         ) from None
+    return cls(**options)

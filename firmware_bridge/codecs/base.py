@@ -40,6 +40,14 @@ class Codec(abc.ABC):
     def feed(self, data: bytes) -> list[Reading]:
         """Consume bytes; return the readings of every frame completed by them."""
 
+    def on_connect(self) -> bytes:
+        """Bytes to send when a link opens (e.g. a host command selecting the data format); none by default."""
+        return b""
+
+    def take_output(self) -> bytes:
+        """Bytes the protocol owes the device after the last feed (e.g. acknowledgements); drained by the call."""
+        return b""
+
     def flush(self) -> list[Reading]:
         """End of input (e.g. a decoded file): return readings of a final unterminated frame, if any."""
         return []

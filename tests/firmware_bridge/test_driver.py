@@ -190,6 +190,7 @@ class FakeTransport(Transport):
         self.chunks: asyncio.Queue[bytes | Exception] = asyncio.Queue()
         self.absent_opens = absent_opens
         self.open_times: list[float] = []
+        self.written: list[bytes] = []
         self._open = False
 
     async def open(self) -> None:
@@ -205,7 +206,7 @@ class FakeTransport(Transport):
         return item
 
     async def write(self, data: bytes) -> None:
-        pass
+        self.written.append(data)
 
     async def close(self) -> None:
         self._open = False
@@ -331,3 +332,39 @@ async def test_a_transport_bug_is_retried_like_a_lost_link() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+class TalkingCodec(MasimoAsciiCodec):
+    """A codec that greets the device on connect and acknowledges every decoded line (like HL7's ACK)."""
+
+    def __init__(self, greeting: bytes = b"HELLO") -> None:
+        super().__init__()
+        self.greeting = greeting
+        self._owed = b""
+
+    def on_connect(self) -> bytes:
+        return self.greeting
+
+    def feed(self, data: bytes) -> list[Reading]:
+        before = self.stats.frames_ok
+        readings = super().feed(data)
+        self._owed += b"ACK" * (self.stats.frames_ok - before)
+        return readings
+
+    def take_output(self) -> bytes:
+        out, self._owed = self._owed, b""
+        return out
+
+
+async def test_codec_output_is_written_on_connect_and_after_each_frame() -> None:
+    fake, rec = FakeTransport(), Recorder()
+    # The factory keeps the codec's settings across the fresh codec each connection gets.
+    driver = Driver("x", fake, TalkingCodec(b"FMT2"), on_readings=rec.on_readings, on_status=rec.on_status,
+                    codec_factory=lambda: TalkingCodec(b"FMT2"))
+    task = asyncio.create_task(driver.run())
+    fake.chunks.put_nowait(RAD8 + RAD8)
+    await wait_for(lambda: len(fake.written) >= 2, what="greeting and acks written")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert fake.written == [b"FMT2", b"ACKACK"]
