@@ -27,6 +27,9 @@ class DeviceConfig:
     port: str | None = None
     baudrate: int = 9600
     address: str | None = None
+    listen: tuple[str, int] | None = None  # hl7-oru over TCP: monitors connect to us
+    set_format: bool = False  # nonin: send the select-format command on connect
+    set_clock: bool = False  # nonin: set the monitor's clock on connect
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,23 +140,32 @@ def _default_socket(db_path: Path) -> Path:
     return db_path.parent / "api.sock"
 
 
-def _parse_listen(t: _Table) -> tuple[str, int] | None:
-    raw = t.get("listen", str)
+def _host_port(t: _Table, key: str) -> tuple[str, int] | None:
+    raw = t.get(key, str)
     if raw is None:
         return None
     host, sep, port_s = raw.rpartition(":")
     host = host.strip("[]")
     if not sep or not port_s.isdigit() or not 0 < int(port_s) < 65536:
-        raise t.err("listen", f"expected HOST:PORT, got {raw!r}")
+        raise t.err(key, f"expected HOST:PORT, got {raw!r}")
     try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        ipaddress.ip_address(host)
     except ValueError:
-        raise t.err("listen", f"{host!r} is not an IP address") from None
-    if not loopback:
+        if host != "localhost":
+            raise t.err(key, f"{host!r} is not an IP address") from None
+    return host, int(port_s)
+
+
+def _parse_listen(t: _Table) -> tuple[str, int] | None:
+    addr = _host_port(t, "listen")
+    if addr is None:
+        return None
+    host = addr[0]
+    if not (host == "localhost" or ipaddress.ip_address(host).is_loopback):
         # Tablets need TLS and pairing first; until then nothing is served off this machine.
         raise t.err("listen", f"{host} is not a loopback address; the TLS tablet listener is not built yet, "
                               "so only 127.0.0.1/::1 may be used")
-    return host, int(port_s)
+    return addr
 
 
 def _parse_device(raw: Any, i: int, src: str, names: set[str]) -> DeviceConfig:
@@ -176,13 +188,29 @@ def _parse_device(raw: Any, i: int, src: str, names: set[str]) -> DeviceConfig:
     port = t.get("port", str)
     baudrate = t.get("baudrate", int, 9600)
     address = t.get("address", str)
+    listen = _host_port(t, "listen") if protocol == "hl7-oru" else None
+    nonin = protocol.startswith("nonin-")
+    set_format = t.get("set_format", bool, False) if nonin else False
+    set_clock = t.get("set_clock", bool, False) if nonin else False
     if protocol in SERIAL_PROTOCOLS:
-        if not port:
-            raise t.err("port", f"required for serial protocol {protocol}")
+        if port and listen:
+            raise t.err("listen", "give either port (serial, or tcp://HOST:PORT to connect out) or listen, not both")
+        if not port and not listen:
+            raise t.err("port", f"required for protocol {protocol}" + (" (or listen = \"HOST:PORT\" for monitors "
+                                                                       "that connect in)" if protocol == "hl7-oru"
+                                                                       else ""))
         if baudrate not in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200):
             raise t.err("baudrate", f"{baudrate} is not a standard serial rate")
+        if port and port.startswith("tcp://"):
+            if protocol != "hl7-oru":
+                raise t.err("port", "tcp:// is for hl7-oru; serial monitors behind a terminal server use "
+                                    "socket://HOST:PORT")
+            host, sep, num = port.removeprefix("tcp://").rstrip("/").rpartition(":")
+            if not sep or not host or not num.isdigit() or not 0 < int(num) < 65536:
+                raise t.err("port", f"expected tcp://HOST:PORT, got {port!r}")
     t.done()
-    return DeviceConfig(name=name, protocol=protocol, port=port, baudrate=baudrate, address=address)
+    return DeviceConfig(name=name, protocol=protocol, port=port, baudrate=baudrate, address=address, listen=listen,
+                        set_format=set_format, set_clock=set_clock)
 
 
 def _parse_upstream(raw: Any, src: str) -> UpstreamConfig:

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from firmware_bridge.codecs import codec_for
+from firmware_bridge.codecs import Codec, codec_for
 from firmware_bridge.driver import Driver, DriverStatus
 from firmware_bridge.reading import Reading
+from firmware_bridge.transports.base import Transport
 from firmware_bridge.transports.serial import SerialTransport
 
 from edge_app.config import DeviceConfig
@@ -23,6 +24,21 @@ _LOGGER = logging.getLogger(__name__)
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def make_transport(cfg: DeviceConfig) -> Transport:
+    """Serial (any pyserial URL), or for HL7: tcp://HOST:PORT to connect out, listen to let monitors connect in."""
+    if cfg.listen is not None:
+        from firmware_bridge.transports.tcp import TcpListenTransport
+
+        return TcpListenTransport(*cfg.listen)
+    port = cfg.port or ""
+    if port.startswith("tcp://"):
+        from firmware_bridge.transports.tcp import TcpConnectTransport
+
+        host, _, num = port.removeprefix("tcp://").rstrip("/").rpartition(":")
+        return TcpConnectTransport(host.strip("[]"), int(num))
+    return SerialTransport(port, baudrate=cfg.baudrate)
 
 
 class DeviceSupervisor:
@@ -42,10 +58,18 @@ class DeviceSupervisor:
         self.store_failures = 0
         self.last_store_error: str | None = None
         self._task: asyncio.Task[None] | None = None
-        transport = SerialTransport(cfg.port or "", baudrate=cfg.baudrate)
-        self.driver = Driver(cfg.name, transport, codec_for(cfg.protocol), on_readings=self._on_readings,
-                             on_status=self._on_status, clock_ms=now_ms,
-                             codec_factory=lambda: codec_for(cfg.protocol))
+        self.driver = Driver(cfg.name, make_transport(cfg), self._new_codec(), on_readings=self._on_readings,
+                             on_status=self._on_status, clock_ms=now_ms, codec_factory=self._new_codec)
+
+    def _new_codec(self) -> Codec:
+        """A codec for a fresh connection; the clock is read here, at connect time, never by the codec."""
+        cfg = self.cfg
+        options: dict[str, Any] = {}
+        if cfg.set_format:
+            options["set_format"] = True
+        if cfg.set_clock:
+            options["set_clock_ms"] = now_ms()
+        return codec_for(cfg.protocol, **options)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self.driver.run(), name=f"device:{self.cfg.name}")

@@ -55,7 +55,7 @@ def test_good_config_loads(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("mutate", "message"), [
     (lambda t: t.replace("baudrate = 9600", "baudrate = 9600\nspeed = 1"), "devices[0].speed: unknown key"),
     (lambda t: t.replace("baudrate = 9600", 'baudrate = "fast"'), "devices[0].baudrate: expected an integer, got a string"),
-    (lambda t: t.replace('port = "/dev/serial/by-id/usb-FTDI-if00"\n', ""), "devices[0].port: required for serial protocol"),
+    (lambda t: t.replace('port = "/dev/serial/by-id/usb-FTDI-if00"\n', ""), "devices[0].port: required for protocol masimo-ascii"),
     (lambda t: t.replace('protocol = "masimo-ascii"', 'protocol = "masimo-ascii2"'), "devices[0].protocol: unknown protocol 'masimo-ascii2'"),
     (lambda t: t.replace('[api]', '[api]\nsockett = "x"'), "api.sockett: unknown key"),
     (lambda t: t.replace('[storage]', '[storag]'), "storag: unknown key"),
@@ -102,3 +102,17 @@ def test_run_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["run", "--config", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"edge-app: {path}: devices[0].parity: unknown key (known: address, baudrate, name, port, protocol)"]
+
+
+def test_protocol_specific_keys(tmp_path: Path) -> None:
+    base = '[[devices]]\nname = "m"\nprotocol = "{p}"\n{extra}\n'
+
+    def load(p: str, extra: str) -> config.Config:
+        return config.load(write(tmp_path, base.replace("{p}", p).replace("{extra}", extra)))
+
+    with pytest.raises(ConfigError, match=r"devices\[0\].listen: unknown key"):
+        load("masimo-ascii", 'port = "/dev/x"\nlisten = "0.0.0.0:2575"')
+    with pytest.raises(ConfigError, match=r"devices\[0\].set_format: unknown key"):
+        load("masimo-ascii", 'port = "/dev/x"\nset_format = true')
+    with pytest.raises(ConfigError, match=r"devices\[0\].port: tcp:// is for hl7-oru"):
+        load("masimo-ascii", 'port = "tcp://10.0.0.5:4001"')

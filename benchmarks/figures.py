@@ -1,0 +1,244 @@
+"""Figures for the quality bars (DESIGN.md), each measured here beside its baseline, never asserted in tests.
+
+Run: benchmarks/run [--quick]. Shared, noisy machines: compare ratios measured in the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float
+    unit: str
+    target: str
+    ok: bool | None  # None: informative, no target
+
+    def row(self) -> str:
+        verdict = {True: "pass", False: "FAIL", None: "-"}[self.ok]
+        return f"{self.name:<48} {self.value:>12.2f} {self.unit:<10} {self.target:<22} {verdict}"
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+# ---------------------------------------------------------------- codecs
+
+def codec_rates(quick: bool) -> list[Figure]:
+    """Frames per second each codec decodes, fed simulator output in 4 KiB chunks."""
+    from firmware_bridge.codecs import codec_for, implemented_protocols
+    from firmware_bridge.simulate.runner import SIMULATORS, simulator_for
+
+    out = []
+    simulated = {str(p) for p in SIMULATORS}
+    for protocol in implemented_protocols():
+        if protocol not in simulated:
+            continue
+        src = simulator_for(protocol, 1)
+        when = datetime(2026, 1, 1, tzinfo=UTC)
+        blob = b"".join(src.next_frame(when) for _ in range(500 if quick else 3000))
+        codec = codec_for(protocol)
+        t0 = time.perf_counter()
+        for i in range(0, len(blob), 4096):
+            codec.feed(blob[i:i + 4096])
+        dt = time.perf_counter() - t0
+        frames = codec.stats.frames_ok
+        out.append(Figure(f"decode {protocol}", frames / dt, "frames/s", ">= 1000 frames/s", frames / dt >= 1000))
+    return out
+
+
+# ---------------------------------------------------------------- store
+
+def ingest_ratio(quick: bool) -> list[Figure]:
+    """Readings through the writer (as drivers submit them: 3 per line) vs raw executemany of the same rows."""
+    from edge_app.store.records import NewObservation, insert_device_observations
+    from edge_app.store.writer import Writer
+
+    n_lines = 3000 if quick else 20000
+    rows = [NewObservation(metric=m, value=v, unit="%", received_at=1_700_000_000_000 + i, source="device",
+                           device="bench", device_time=None)
+            for i in range(n_lines) for m, v in (("spo2", 97), ("pulse_rate", 80), ("perfusion_index", 3.2))]
+    with tempfile.TemporaryDirectory() as d:
+        w = Writer(Path(d) / "app.db")
+        t0 = time.perf_counter()
+        futs = [w.submit(insert_device_observations(rows[i:i + 3])) for i in range(0, len(rows), 3)]
+        for f in futs:
+            f.result()
+        app_s = time.perf_counter() - t0
+        w.close()
+        w2 = Writer(Path(d) / "raw.db")  # same schema and pragmas
+        w2.close()
+        con = sqlite3.connect(Path(d) / "raw.db", isolation_level=None)
+        con.execute("PRAGMA synchronous=FULL")
+        t0 = time.perf_counter()
+        con.execute("BEGIN")
+        con.executemany("INSERT INTO observations (encounter_id, metric, value, unit, device_time, received_at, "
+                        "source, device, flags, entered_by) VALUES (NULL,?,?,?,?,?,?,?,NULL,NULL)",
+                        [(o.metric, o.value, o.unit, o.device_time, o.received_at, o.source, o.device) for o in rows])
+        con.execute("COMMIT")
+        raw_s = time.perf_counter() - t0
+        con.close()
+        size = (Path(d) / "app.db").stat().st_size + sum(p.stat().st_size for p in Path(d).glob("app.db-wal"))
+    ratio = raw_s / app_s
+    return [Figure("ingest rate through the writer", len(rows) / app_s, "rows/s", "", None),
+            Figure("ingest vs raw executemany (ratio)", ratio, "x", ">= 0.5", ratio >= 0.5),
+            Figure("database bytes per observation", size / len(rows), "B", "", None)]
+
+
+# ---------------------------------------------------------------- daemon end to end
+
+def _daemon(root: Path, devices: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    cfg = root / "config.toml"
+    cfg.write_text(f'[storage]\npath = "{root / "edge.db"}"\n[api]\nsocket = "{root / "api.sock"}"\n{devices}')
+    return subprocess.Popen([sys.executable, "-m", "edge_app", "run", "--config", str(cfg)], cwd=ROOT,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=open(root / "daemon.log", "ab"), env={**os.environ, **(env or {})})
+
+
+def _wait(pred: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if pred():
+                return
+        except Exception:
+            pass
+        time.sleep(0.01)
+    raise RuntimeError("timed out")
+
+
+def cold_start(quick: bool) -> list[Figure]:
+    """Process start to READY=1 (sd_notify), median of several starts."""
+    samples = []
+    for _ in range(3 if quick else 7):
+        with tempfile.TemporaryDirectory(prefix="eb-") as d:
+            root = Path(d)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            sock.bind(str(root / "n.sock"))
+            sock.settimeout(20)
+            t0 = time.perf_counter()
+            p = _daemon(root, "", {"NOTIFY_SOCKET": str(root / "n.sock")})
+            while b"READY=1" not in sock.recv(4096):
+                pass
+            samples.append(time.perf_counter() - t0)
+            p.terminate()
+            p.wait(10)
+            sock.close()
+    med = statistics.median(samples)
+    return [Figure("process start to READY=1 (median)", med * 1000, "ms", "< 500 ms", med < 0.5)]
+
+
+async def _latency(root: Path, n: int) -> tuple[list[float], list[float]]:
+    import httpx
+
+    from edge_app.client import sse_events
+    from firmware_bridge.simulate.masimo import MasimoSimulator
+    from firmware_bridge.simulate.ports import VirtualSerialPort
+
+    link = root / "tty0"
+    port = VirtualSerialPort(link)
+    proc = _daemon(root, f'[[devices]]\nname = "ox"\nprotocol = "masimo-ascii"\nport = "{link}"\n')
+    to_stream: list[float] = []
+    to_commit: list[float] = []
+    try:
+        _wait(lambda: (root / "api.sock").exists(), 20)
+        sim = MasimoSimulator(1)
+        db = None
+        client = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(root / "api.sock")), base_url="http://x")
+        events = sse_events(client)
+        async def next_reading() -> None:
+            async for kind, _data, _ in events:
+                if kind == "reading":
+                    return
+        # warm up: the device connects and the first line flows through
+        while True:
+            port.write(sim.next_frame(datetime.now(UTC)))
+            try:
+                await asyncio.wait_for(next_reading(), 1.0)
+                break
+            except asyncio.TimeoutError:
+                continue
+        await asyncio.sleep(0.3)
+        db = sqlite3.connect(f"file:{root / 'edge.db'}?mode=ro", uri=True)
+        for _ in range(n):
+            # drain anything pending so each sample times one line
+            await asyncio.sleep(0.03)
+            last = db.execute("SELECT coalesce(max(id), 0) FROM observations").fetchone()[0]
+            line = sim.next_frame(datetime.now(UTC))
+            while b"SPO2=---" in line:
+                line = sim.next_frame(datetime.now(UTC))
+            t0 = time.perf_counter()
+            port.write(line)
+            await asyncio.wait_for(next_reading(), 5)
+            to_stream.append((time.perf_counter() - t0) * 1000)
+            while db.execute("SELECT coalesce(max(id), 0) FROM observations").fetchone()[0] <= last:
+                await asyncio.sleep(0.0002)
+            to_commit.append((time.perf_counter() - t0) * 1000)
+            # the stream gives each of a line's readings: drain the other two
+            for _ in range(2):
+                await asyncio.wait_for(next_reading(), 5)
+        await events.aclose()
+        await client.aclose()
+        db.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        port.close()
+    return to_stream, to_commit
+
+
+def serial_latency(quick: bool) -> list[Figure]:
+    """Bytes written on the pty to the reading on the API stream, and to it being committed."""
+    with tempfile.TemporaryDirectory(prefix="eb-") as d:
+        to_stream, to_commit = asyncio.run(_latency(Path(d), 60 if quick else 400))
+    return [Figure("pty bytes -> API stream, p50", pct(to_stream, 50), "ms", "", None),
+            Figure("pty bytes -> API stream, p99", pct(to_stream, 99), "ms", "< 5 ms", pct(to_stream, 99) < 5),
+            Figure("pty bytes -> committed, p50", pct(to_commit, 50), "ms", "", None),
+            Figure("pty bytes -> committed, p99", pct(to_commit, 99), "ms", "< 50 ms", pct(to_commit, 99) < 50)]
+
+
+SECTIONS = {"codecs": codec_rates, "store": ingest_ratio, "start": cold_start, "latency": serial_latency}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="short mode (CI)")
+    ap.add_argument("--only", choices=sorted(SECTIONS), action="append", help="run only these sections")
+    args = ap.parse_args()
+    figures: list[Figure] = []
+    print(f"{'figure':<48} {'value':>12} {'unit':<10} {'target':<22} result")
+    for name, fn in SECTIONS.items():
+        if args.only and name not in args.only:
+            continue
+        for f in fn(args.quick):
+            print(f.row(), flush=True)
+            figures.append(f)
+    result = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "quick": args.quick,
+              "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+              "figures": [asdict(f) for f in figures]}
+    (ROOT / "benchmarks" / "results.json").write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
