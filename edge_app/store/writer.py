@@ -105,20 +105,11 @@ class Writer:
     def _commit(self, batch: list[tuple[Op, Future[Any]]]) -> None:
         conn = self.db.conn
         results: list[tuple[Future[Any], bool, Any]] = []
+        live = [(op, fut) for op, fut in batch if fut.set_running_or_notify_cancel()]
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for op, fut in batch:
-                if not fut.set_running_or_notify_cancel():
-                    continue
-                conn.execute("SAVEPOINT op")
-                try:
-                    results.append((fut, True, op(self.db)))
-                    conn.execute("RELEASE op")
-                except Exception as exc:  # one bad op must not sink the batch
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK TO op")
-                        conn.execute("RELEASE op")
-                    results.append((fut, False, exc))
+            for run in _runs(live):
+                results.extend(self._apply(run))
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
@@ -126,16 +117,74 @@ class Writer:
             self.last_error = f"commit failed: {exc}"
             _LOGGER.error("store commit of %d ops failed: %s", len(batch), exc)
             err = StoreError(f"not stored: {exc}")
-            for _op, fut in batch:
+            for _op, fut in live:
                 if not fut.done():
                     fut.set_exception(err)
             return
         self.last_error = None
         self.batches += 1
-        self.ops += len(batch)
+        self.ops += len(live)
         self.last_commit_monotonic = time.monotonic()
         for fut, ok, value in results:
             if ok:
                 fut.set_result(value)
             else:
                 fut.set_exception(value)
+
+    def _apply(self, run: list[tuple[Op, Future[Any]]]) -> list[tuple[Future[Any], bool, Any]]:
+        """Apply a run of ops in one savepoint (merged if they can be), else one savepoint each."""
+        first = run[0][0]
+        if len(run) > 1 and isinstance(first, MergeableOp):
+            try:
+                values = self._in_savepoint(lambda: type(first).apply_many(self.db, [op for op, _ in run]))
+                return [(fut, True, v) for (_op, fut), v in zip(run, values, strict=True)]
+            except sqlite3.Error as exc:
+                if not self.db.conn.in_transaction:
+                    raise
+                _LOGGER.debug("merged run of %d failed (%s); applying one by one", len(run), exc)
+        out: list[tuple[Future[Any], bool, Any]] = []
+        for op, fut in run:
+            try:
+                out.append((fut, True, self._in_savepoint(lambda: op(self.db))))  # noqa: B023 (called at once)
+            except Exception as exc:  # one bad op must not sink the batch
+                if isinstance(exc, sqlite3.Error) and not self.db.conn.in_transaction:
+                    raise  # SQLite rolled the whole transaction back (disk full, I/O error): the batch failed
+                out.append((fut, False, exc))
+        return out
+
+    def _in_savepoint(self, fn: Callable[[], T]) -> T:
+        conn = self.db.conn
+        conn.execute("SAVEPOINT op")
+        try:
+            value = fn()
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+            raise
+        conn.execute("RELEASE op")
+        return value
+
+
+class MergeableOp:
+    """An op whose consecutive instances the writer may apply together (e.g. one executemany)."""
+
+    def __call__(self, db: sqlite_utils.Database) -> Any:
+        return type(self).apply_many(db, [self])[0]
+
+    @classmethod
+    def apply_many(cls, db: sqlite_utils.Database, ops: list[Any]) -> list[Any]:
+        """Apply every op; one result per op, in order."""
+        raise NotImplementedError
+
+
+def _runs(batch: list[tuple[Op, Future[Any]]]) -> list[list[tuple[Op, Future[Any]]]]:
+    """Split the batch into runs of consecutive mergeable ops of one type; other ops stand alone."""
+    runs: list[list[tuple[Op, Future[Any]]]] = []
+    for item in batch:
+        op = item[0]
+        if runs and isinstance(op, MergeableOp) and type(runs[-1][0][0]) is type(op):
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return runs

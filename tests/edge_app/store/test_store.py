@@ -139,3 +139,36 @@ def test_readonly_reader_never_creates_a_database(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="does not exist"):
         Reader(tmp_path / "missing.db").counts()
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_consecutive_device_inserts_are_merged_with_correct_ids(store) -> None:
+    writer, reader = store
+    gate = threading.Event()
+    writer.submit(lambda db: gate.wait(5))
+    futs = [writer.submit(records.insert_device_observations([obs(t=i), obs("pulse_rate", 80, t=i)]))
+            for i in range(50)]
+    manual_in_between = writer.submit(records.create_encounter(10_000, "test"))
+    futs += [writer.submit(records.insert_device_observations([obs(t=100 + i)])) for i in range(10)]
+    gate.set()
+    ids = [f.result(5) for f in futs]
+    eid = manual_in_between.result(5)
+    for i, got in enumerate(ids):
+        for oid in got:
+            row = reader.observation(oid)
+            assert row["received_at"] == (i if i < 50 else 100 + i - 50)
+            assert row["encounter_id"] == (None if i < 50 else eid)
+    assert [len(x) for x in ids] == [2] * 50 + [1] * 10
+
+
+def test_a_failed_merged_run_falls_back_to_single_ops(store) -> None:
+    writer, reader = store
+    gate = threading.Event()
+    writer.submit(lambda db: gate.wait(5))
+    good = writer.submit(records.insert_device_observations([obs(t=1)]))
+    # a NOT NULL violation (value None) fails the merged executemany; the good op must still land
+    bad = writer.submit(records.insert_device_observations([obs(value=None, t=2)]))  # type: ignore[arg-type]
+    gate.set()
+    assert len(good.result(5)) == 1
+    with pytest.raises(sqlite3.IntegrityError):
+        bad.result(5)
+    assert [o["received_at"] for o in reader.observations()] == [1]
