@@ -9,7 +9,15 @@ from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import Parameter
 
 from edge_app.api.context import AppContext
-from edge_app.api.schemas import Encounter, EncounterCreate, EncounterPatch, Observation, ObservationCreate
+from edge_app.api.schemas import (
+    Encounter,
+    EncounterCreate,
+    EncounterPatch,
+    News2,
+    News2Parameters,
+    Observation,
+    ObservationCreate,
+)
 from edge_app.api.validate import manual_time, manual_value
 from edge_app.errors import NotFoundError
 from edge_app.store import records
@@ -30,6 +38,30 @@ def actor_of(request: Request[Any, Any, Any]) -> str:
 
 def _enc(row: dict[str, Any]) -> Encounter:
     return Encounter(**row)
+
+
+def news2_of(latest: dict[str, dict[str, Any]], scale: int) -> News2:
+    """Score an encounter's latest values (pulse: heart_rate, else pulse_rate)."""
+    from edge_app.clinical import news2 as n2
+
+    def value(metric: str) -> Any:
+        row = latest.get(metric)
+        return None if row is None else row["value"]
+
+    pulse_metric = "heart_rate" if "heart_rate" in latest else "pulse_rate"
+    inputs = n2.News2Inputs(resp_rate=value("resp_rate"), spo2=value("spo2"),
+                            oxygen_supplement=value("oxygen_supplement"), bp_systolic=value("bp_systolic"),
+                            pulse=value(pulse_metric), consciousness=value("consciousness"),
+                            temperature=value("temperature"))
+    r = n2.news2(inputs, scale)
+    used = {k: latest[m] for k, m in (("resp_rate", "resp_rate"), ("spo2", "spo2"),
+                                      ("oxygen_supplement", "oxygen_supplement"), ("bp_systolic", "bp_systolic"),
+                                      ("pulse", pulse_metric), ("consciousness", "consciousness"),
+                                      ("temperature", "temperature")) if m in latest}
+    return News2(total=r.total, risk=r.risk, scale=r.scale, parameters=News2Parameters(**r.parameters),
+                 missing=r.missing, red_score=r.red_score, response=r.response,
+                 inputs={k: {"metric": v["metric"], "value": v["value"], "time": v["received_at"],
+                             "source": v["device"] or v["source"]} for k, v in used.items()})
 
 
 class EncounterController(Controller):
@@ -79,6 +111,14 @@ class EncounterController(Controller):
         enc = ctx.reader.encounter(encounter_id)
         ctx.hub.publish("encounter", enc)
         return _enc(enc)
+
+    @get("/{encounter_id:str}/news2", summary="NEWS2 from the latest value of each parameter", sync_to_thread=True)
+    def news2(self, ctx: AppContext, encounter_id: EncounterId) -> News2:
+        try:
+            enc = ctx.reader.encounter(encounter_id)
+        except NotFoundError as exc:
+            raise NotFoundException(detail=str(exc)) from None
+        return news2_of(ctx.reader.latest_values(encounter_id), enc["spo2_scale"])
 
     @post("/{encounter_id:str}/observations", status_code=201, summary="Enter an observation by hand")
     async def add_observation(self, ctx: AppContext, encounter_id: EncounterId, data: ObservationCreate,

@@ -88,3 +88,24 @@ class Status(msgspec.Struct):
     active_encounter: str | None
     upstream: str
     summary: str
+
+
+class News2Parameters(msgspec.Struct):
+    resp_rate: int | None
+    spo2: int | None
+    oxygen_supplement: int | None
+    bp_systolic: int | None
+    pulse: int | None
+    consciousness: int | None
+    temperature: int | None
+
+
+class News2(msgspec.Struct):
+    total: int | None
+    risk: Literal["low", "low-medium", "medium", "high"] | None
+    scale: Literal[1, 2]
+    parameters: News2Parameters
+    missing: list[str]
+    red_score: bool
+    response: str
+    inputs: dict[str, Any]

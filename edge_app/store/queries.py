@@ -100,6 +100,14 @@ class Reader:
             raise NotFoundError(f"observation {obs_id} not found")
         return observation_row(row)
 
+    def latest_values(self, encounter_id: str) -> dict[str, dict[str, Any]]:
+        """The latest observation of each metric on an encounter, by observation time (then sequence)."""
+        rows = self.db.execute(
+            f"SELECT {', '.join(_OBS_COLS)} FROM (SELECT *, row_number() OVER (PARTITION BY metric "
+            "ORDER BY received_at DESC, id DESC) AS rn FROM observations WHERE encounter_id = ?) WHERE rn = 1",
+            (encounter_id,)).fetchall()
+        return {r[2]: observation_row(r) for r in rows}
+
     def counts(self) -> dict[str, int]:
         """Headline numbers for status lines."""
         q = self.db.execute

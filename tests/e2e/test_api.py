@@ -1,6 +1,7 @@
 """The API over a real HTTP client on the daemon's real Unix socket."""
 from __future__ import annotations
 
+import json
 import os
 import stat
 import time
@@ -130,3 +131,28 @@ def test_second_daemon_on_same_socket_refuses(daemon: Daemon, root: Path, procs:
     assert second.p.wait(30) == 2
     assert "another edge-app daemon is already serving" in second.output()
     assert daemon.get("/healthz") == {"status": "ok"}
+
+
+NEWS2_CASES = json.loads((Path(__file__).parents[1] / "vectors" / "news2.json").read_text())["cases"]
+
+
+def test_news2_public_cases_through_the_api(daemon: Daemon) -> None:
+    with daemon.client() as c:
+        for case in NEWS2_CASES:
+            i, want = case["input"], case["expected"]
+            eid = c.post("/api/v1/encounters", json={"incident_ref": case["id"]}).json()["id"]
+            assert c.get(f"/api/v1/encounters/{eid}/news2").json()["missing"] == [
+                "resp_rate", "spo2", "oxygen_supplement", "bp_systolic", "pulse", "consciousness", "temperature"]
+            c.patch(f"/api/v1/encounters/{eid}", json={"spo2_scale": i["spo2_scale"]})
+            for metric, value in (("resp_rate", i["respiration_rate"]), ("spo2", i["spo2"]),
+                                  ("oxygen_supplement", i["on_oxygen"]), ("bp_systolic", i["systolic_bp"]),
+                                  ("pulse_rate", i["pulse"]), ("consciousness", i["consciousness"]),
+                                  ("temperature", i["temperature"])):
+                r = c.post(f"/api/v1/encounters/{eid}/observations", json={"metric": metric, "value": value})
+                assert r.status_code == 201, r.text
+            got = c.get(f"/api/v1/encounters/{eid}/news2").json()
+            assert (got["total"], got["risk"], got["scale"]) == (want["total"], want["clinical_risk"],
+                                                                 i["spo2_scale"]), case["id"]
+            assert got["missing"] == []
+            assert got["parameters"]["pulse"] == want["parameter_scores"]["pulse"]
+            assert got["inputs"]["pulse"]["metric"] == "pulse_rate"

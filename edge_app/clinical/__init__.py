@@ -1,0 +1,1 @@
+"""Clinical logic: pure functions over stored observations (no I/O)."""
