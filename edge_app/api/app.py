@@ -12,7 +12,8 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from edge_app import __version__
 from edge_app.api.context import AppContext
-from edge_app.api.encounters import EncounterController, ObservationController
+from edge_app.api.encounters import EncounterController
+from edge_app.api.observations import EncounterObservationController, ObservationController
 from edge_app.api.system import SystemController, healthz
 from edge_app.errors import StoreError
 
@@ -22,11 +23,18 @@ MAX_BODY = 64 * 1024
 
 def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     body: dict[str, Any] = {"detail": exc.detail}
+    status = exc.status_code
     if isinstance(exc, ValidationException) and exc.extra:
         body["errors"] = exc.extra
+        # Well-formed JSON with a wrong or missing field is 422 and names the field; unparseable stays 400.
+        fields = [f"{e.get('source', '')}.{e.get('key', '')}".strip(".") for e in exc.extra
+                  if isinstance(e, dict) and e.get("key")]
+        if fields:
+            status = 422
+            body["detail"] = f"{exc.extra[0].get('message', 'invalid')} (field: {fields[0]})"
     elif isinstance(exc.extra, dict):
         body.update(exc.extra)
-    return Response(body, status_code=exc.status_code, media_type=MediaType.JSON, headers=exc.headers)
+    return Response(body, status_code=status, media_type=MediaType.JSON, headers=exc.headers)
 
 
 def _store_error(_: Request[Any, Any, Any], exc: StoreError) -> Response[dict[str, Any]]:
@@ -44,7 +52,8 @@ def _crash(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]
 def create_app(ctx: AppContext) -> Litestar:
     """The API over one daemon's context."""
     return Litestar(
-        route_handlers=[healthz, EncounterController, ObservationController, SystemController],
+        route_handlers=[healthz, EncounterController, EncounterObservationController, ObservationController,
+                        SystemController],
         dependencies={"ctx": Provide(lambda: ctx, sync_to_thread=False)},
         exception_handlers={HTTPException: _http_error, StoreError: _store_error, Exception: _crash},
         openapi_config=OpenAPIConfig(title="edge-app", version=__version__, path="/schema",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from edge_app.config import Config
@@ -11,8 +12,6 @@ from edge_app.store.queries import Reader
 from edge_app.store.writer import Writer
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     import sqlite_utils
 
     from edge_app.daemon.devices import DeviceSupervisor
@@ -34,6 +33,10 @@ class AppContext:
     async def write(self, op: Callable[[sqlite_utils.Database], T]) -> T:
         """Run a write op through the writer; returns once it is committed."""
         return await asyncio.wrap_future(self.writer.submit(op))
+
+    async def read(self, fn: Callable[[], T]) -> T:
+        """Run a query on a worker thread (its own read connection), off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(None, fn)
 
     def device_list(self) -> list[dict[str, Any]]:
         return [d.describe() for d in self.devices.values()]

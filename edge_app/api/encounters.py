@@ -1,79 +1,62 @@
-"""Encounters and their observations."""
+"""Encounters: create, read, change (field-level conflict check), time stamps, medications, notes, history."""
 from __future__ import annotations
 
-import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import msgspec
 from litestar import Controller, Request, get, patch, post
-from litestar.exceptions import ClientException, NotFoundException
+from litestar.exceptions import ClientException
 from litestar.params import Parameter
 
+from edge_app.api.common import EncounterId, actor_of, now_ms, store_call, store_write
 from edge_app.api.context import AppContext
 from edge_app.api.schemas import (
     Encounter,
     EncounterCreate,
+    EncounterEvent,
     EncounterPatch,
-    News2,
-    News2Parameters,
-    Observation,
-    ObservationCreate,
+    Intervention,
+    InterventionCreate,
+    MedicationCreate,
+    MedicationGiven,
+    Note,
+    NoteCreate,
+    TimeStamp,
 )
-from edge_app.api.validate import manual_time, manual_value
-from edge_app.errors import NotFoundError
-from edge_app.store import records
+from edge_app.api.validate import bad, encounter_changes, parse_time
+from edge_app.store import encounters
 
-UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-EncounterId = Annotated[str, Parameter(pattern=UUID_RE, max_length=36, description="encounter id (UUID)")]
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def actor_of(request: Request[Any, Any, Any]) -> str:
-    """Who is asking, for the audit log (tablet tokens come with pairing)."""
-    client = request.scope.get("client")
-    return f"tcp:{client[0]}" if client else "local"
+TimeName = Literal["call", "mobile", "at_scene", "at_patient", "left_scene", "at_hospital", "handover", "clear"]
 
 
 def _enc(row: dict[str, Any]) -> Encounter:
-    return Encounter(**row)
+    return msgspec.convert(row, Encounter)
 
 
-def news2_of(latest: dict[str, dict[str, Any]], scale: int) -> News2:
-    """Score an encounter's latest values (pulse: heart_rate, else pulse_rate)."""
-    from edge_app.clinical import news2 as n2
-
-    def value(metric: str) -> Any:
-        row = latest.get(metric)
-        return None if row is None else row["value"]
-
-    pulse_metric = "heart_rate" if "heart_rate" in latest else "pulse_rate"
-    inputs = n2.News2Inputs(resp_rate=value("resp_rate"), spo2=value("spo2"),
-                            oxygen_supplement=value("oxygen_supplement"), bp_systolic=value("bp_systolic"),
-                            pulse=value(pulse_metric), consciousness=value("consciousness"),
-                            temperature=value("temperature"))
-    r = n2.news2(inputs, scale)
-    used = {k: latest[m] for k, m in (("resp_rate", "resp_rate"), ("spo2", "spo2"),
-                                      ("oxygen_supplement", "oxygen_supplement"), ("bp_systolic", "bp_systolic"),
-                                      ("pulse", pulse_metric), ("consciousness", "consciousness"),
-                                      ("temperature", "temperature")) if m in latest}
-    return News2(total=r.total, risk=r.risk, scale=r.scale, parameters=News2Parameters(**r.parameters),
-                 missing=r.missing, red_score=r.red_score, response=r.response,
-                 inputs={k: {"metric": v["metric"], "value": v["value"], "time": v["received_at"],
-                             "source": v["device"] or v["source"]} for k, v in used.items()})
+def _if_match(request: Request[Any, Any, Any]) -> int | None:
+    raw = request.headers.get("if-match")
+    if raw is None:
+        return None
+    tag = raw.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit() or len(tag) > 12:
+        raise ClientException(detail="If-Match: expected the encounter's version number, e.g. \"7\"",
+                              status_code=400)
+    return int(tag)
 
 
 class EncounterController(Controller):
     path = "/api/v1/encounters"
     tags = ["encounters"]
 
-    @post("/", status_code=201, summary="Open a new encounter; it becomes the active one")
-    async def create(self, ctx: AppContext, data: EncounterCreate, request: Request[Any, Any, Any]) -> Encounter:
-        eid = await ctx.write(records.create_encounter(now_ms(), actor_of(request), data.incident_ref))
-        enc = ctx.reader.encounter(eid)
+    async def _changed(self, ctx: AppContext, encounter_id: str) -> Encounter:
+        enc = await ctx.read(lambda: ctx.reader.encounter(encounter_id))
         ctx.hub.publish("encounter", enc)
         return _enc(enc)
+
+    @post("/", status_code=201, summary="Open a new encounter; it becomes the active one")
+    async def create(self, ctx: AppContext, data: EncounterCreate, request: Request[Any, Any, Any]) -> Encounter:
+        eid = await ctx.write(encounters.create_encounter(now_ms(), actor_of(request), data.incident_ref.strip()))
+        return await self._changed(ctx, eid)
 
     @get("/", summary="Encounters, newest first", sync_to_thread=True)
     def list(self, ctx: AppContext, status: Annotated[str | None, Parameter(
@@ -81,86 +64,63 @@ class EncounterController(Controller):
              limit: Annotated[int, Parameter(ge=1, le=1000)] = 100) -> list[Encounter]:
         return [_enc(e) for e in ctx.reader.encounters(status=status, limit=limit)]
 
-    @get("/{encounter_id:str}", summary="One encounter", sync_to_thread=True)
+    @get("/{encounter_id:str}", summary="One encounter; its version is the ETag", sync_to_thread=True)
     def get_one(self, ctx: AppContext, encounter_id: EncounterId) -> Encounter:
-        try:
-            return _enc(ctx.reader.encounter(encounter_id))
-        except NotFoundError as exc:
-            raise NotFoundException(detail=str(exc)) from None
+        return _enc(store_call(lambda: ctx.reader.encounter(encounter_id)))
 
-    @patch("/{encounter_id:str}", summary="Change fields; If-Match: the version you read (409 if stale)")
+    @patch("/{encounter_id:str}", summary="Change fields. If-Match: the version you read; 409 (with the current "
+                                          "record) only if a field you change was changed since")
     async def update(self, ctx: AppContext, encounter_id: EncounterId, data: EncounterPatch,
                      request: Request[Any, Any, Any]) -> Encounter:
-        changes = {k: v for k, v in (("incident_ref", data.incident_ref), ("status", data.status),
-                                     ("spo2_scale", data.spo2_scale)) if v is not None}
-        if_match = request.headers.get("if-match")
-        version = None
-        if if_match is not None:
-            tag = if_match.strip().strip('W/').strip('"')
-            if not tag.isdigit() or len(tag) > 12:
-                raise ClientException(detail="If-Match: expected the encounter's version number", status_code=400)
-            version = int(tag)
-        try:
-            await ctx.write(records.update_encounter(encounter_id, changes, now_ms(), actor_of(request),
-                                                           version))
-        except NotFoundError as exc:
-            raise NotFoundException(detail=str(exc)) from None
-        except records.VersionConflict as exc:
-            raise ClientException(detail=str(exc), status_code=409,
-                                  extra={"current": ctx.reader.encounter(encounter_id)}) from None
-        enc = ctx.reader.encounter(encounter_id)
-        ctx.hub.publish("encounter", enc)
-        return _enc(enc)
+        changes = encounter_changes(data, now_ms())
+        version = _if_match(request)
+        await store_write(lambda: ctx.write(encounters.change_encounter(encounter_id, changes, now_ms(),
+                                                                        actor_of(request), version)),
+                          lambda: ctx.reader.encounter(encounter_id))
+        return await self._changed(ctx, encounter_id)
 
-    @get("/{encounter_id:str}/news2", summary="NEWS2 from the latest value of each parameter", sync_to_thread=True)
-    def news2(self, ctx: AppContext, encounter_id: EncounterId) -> News2:
-        try:
-            enc = ctx.reader.encounter(encounter_id)
-        except NotFoundError as exc:
-            raise NotFoundException(detail=str(exc)) from None
-        return news2_of(ctx.reader.latest_values(encounter_id), enc["spo2_scale"])
+    @post("/{encounter_id:str}/times/{which:str}", status_code=200,
+          summary="Stamp a time (now, or the given time): one key in the cab")
+    async def stamp(self, ctx: AppContext, encounter_id: EncounterId, which: TimeName,
+                    request: Request[Any, Any, Any], data: TimeStamp | None = None) -> Encounter:
+        at = parse_time(data.time if data else None, now_ms(), f"times.{which}")
+        await store_write(lambda: ctx.write(encounters.change_encounter(encounter_id, {f"times.{which}": at},
+                                                                        now_ms(), actor_of(request))))
+        return await self._changed(ctx, encounter_id)
 
-    @post("/{encounter_id:str}/observations", status_code=201, summary="Enter an observation by hand")
-    async def add_observation(self, ctx: AppContext, encounter_id: EncounterId, data: ObservationCreate,
-                              request: Request[Any, Any, Any]) -> Observation:
-        metric, value, unit = manual_value(data)
-        now = now_ms()
-        at = manual_time(data, now)
-        actor = actor_of(request)
-        new = records.NewObservation(metric=str(metric), value=value, unit=unit, received_at=at, source="manual",
-                                     entered_by=actor)
-        try:
-            oid = await ctx.write(records.insert_manual_observation(encounter_id, new, actor))
-        except NotFoundError as exc:
-            raise NotFoundException(detail=str(exc)) from None
-        obs = ctx.reader.observation(oid)
-        ctx.hub.publish("observation", obs)
-        return Observation(**obs)
+    async def _append(self, ctx: AppContext, encounter_id: str, list_name: str, item: dict[str, Any],
+                      request: Request[Any, Any, Any]) -> dict[str, Any]:
+        entry = await store_write(lambda: ctx.write(encounters.append_item(encounter_id, list_name, item, now_ms(),
+                                                                           actor_of(request))))
+        await self._changed(ctx, encounter_id)
+        return entry
 
-    @get("/{encounter_id:str}/observations", summary="Observations of an encounter, in order", sync_to_thread=True)
-    def observations(self, ctx: AppContext, encounter_id: EncounterId,
-                     metric: Annotated[str | None, Parameter(max_length=32)] = None,
-                     after: Annotated[int, Parameter(ge=0, le=2**62, description="only ids above this")] = 0,
-                     limit: Annotated[int, Parameter(ge=1, le=10000)] = 1000) -> list[Observation]:
-        try:
-            ctx.reader.encounter(encounter_id)
-        except NotFoundError as exc:
-            raise NotFoundException(detail=str(exc)) from None
-        rows = ctx.reader.observations(encounter_id=encounter_id, metric=metric, after=after, limit=limit)
-        return [Observation(**r) for r in rows]
+    @post("/{encounter_id:str}/medications", status_code=201, summary="Record a medication given")
+    async def add_medication(self, ctx: AppContext, encounter_id: EncounterId, data: MedicationCreate,
+                             request: Request[Any, Any, Any]) -> MedicationGiven:
+        if not data.drug.strip():
+            raise bad("drug: must not be blank")
+        item = {"drug": data.drug.strip(), "dose": data.dose, "unit": data.unit.strip(), "route": data.route.strip(),
+                "time": parse_time(data.time, now_ms(), "time"), "given_by": data.given_by}
+        return msgspec.convert(await self._append(ctx, encounter_id, "medications_given", item, request),
+                               MedicationGiven)
 
+    @post("/{encounter_id:str}/interventions", status_code=201, summary="Record an intervention")
+    async def add_intervention(self, ctx: AppContext, encounter_id: EncounterId, data: InterventionCreate,
+                               request: Request[Any, Any, Any]) -> Intervention:
+        if not data.what.strip():
+            raise bad("what: must not be blank")
+        item = {"what": data.what.strip(), "time": parse_time(data.time, now_ms(), "time"), "by": data.by}
+        return msgspec.convert(await self._append(ctx, encounter_id, "interventions", item, request), Intervention)
 
-class ObservationController(Controller):
-    path = "/api/v1/observations"
-    tags = ["observations"]
+    @post("/{encounter_id:str}/notes", status_code=201, summary="Add a note")
+    async def add_note(self, ctx: AppContext, encounter_id: EncounterId, data: NoteCreate,
+                       request: Request[Any, Any, Any]) -> Note:
+        if not data.text.strip():
+            raise bad("text: must not be blank")
+        item = {"text": data.text.strip(), "time": parse_time(data.time, now_ms(), "time")}
+        return msgspec.convert(await self._append(ctx, encounter_id, "notes", item, request), Note)
 
-    @get("/", summary="All observations in sequence order; unassigned=true for those with no encounter",
-         sync_to_thread=True)
-    def list(self, ctx: AppContext, unassigned: bool = False,
-             device: Annotated[str | None, Parameter(max_length=32)] = None,
-             metric: Annotated[str | None, Parameter(max_length=32)] = None,
-             after: Annotated[int, Parameter(ge=0, le=2**62)] = 0,
-             limit: Annotated[int, Parameter(ge=1, le=10000)] = 1000) -> list[Observation]:
-        rows = ctx.reader.observations(unassigned=unassigned, device=device, metric=metric, after=after, limit=limit)
-        return [Observation(**r) for r in rows]
-
+    @get("/{encounter_id:str}/events", summary="Every change to the record, in order", sync_to_thread=True)
+    def events(self, ctx: AppContext, encounter_id: EncounterId) -> list[EncounterEvent]:
+        return [msgspec.convert(e, EncounterEvent) for e in store_call(lambda: ctx.reader.events(encounter_id))]

@@ -14,10 +14,96 @@ class EncounterCreate(msgspec.Struct, forbid_unknown_fields=True):
     incident_ref: IncidentRef = ""
 
 
-class EncounterPatch(msgspec.Struct, forbid_unknown_fields=True):
-    incident_ref: IncidentRef | None = None
-    status: EncounterStatus | None = None
-    spo2_scale: Literal[1, 2] | None = None
+Sex = Literal["male", "female", "other", "unknown"]
+ShortText = Annotated[str, msgspec.Meta(max_length=200)]
+LongText = Annotated[str, msgspec.Meta(max_length=4000)]
+EpochMs = Annotated[int, msgspec.Meta(ge=0, lt=2**45, description="epoch ms, UTC")]
+TimeIn = EpochMs | Annotated[str, msgspec.Meta(max_length=40, description="ISO 8601 with offset")]
+
+
+class Patient(msgspec.Struct):
+    name: str | None
+    date_of_birth: str | None
+    estimated_age: int | None
+    sex: Sex | None
+    nhs_number: str | None
+    allergies: list[str]
+    medications: list[str]
+    history: str | None
+
+
+class Times(msgspec.Struct):
+    call: int | None
+    mobile: int | None
+    at_scene: int | None
+    at_patient: int | None
+    left_scene: int | None
+    at_hospital: int | None
+    handover: int | None
+    clear: int | None
+
+
+class MedicationGiven(msgspec.Struct):
+    id: int
+    drug: str
+    dose: float
+    unit: str
+    route: str
+    time: int
+    given_by: str | None
+    entered_by: str
+
+
+class Intervention(msgspec.Struct):
+    id: int
+    what: str
+    time: int
+    by: str | None
+    entered_by: str
+
+
+class Note(msgspec.Struct):
+    id: int
+    text: str
+    time: int
+    entered_by: str
+
+
+class PatientPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Absent: unchanged; null: cleared."""
+
+    name: Annotated[str, msgspec.Meta(max_length=100)] | None | msgspec.UnsetType = msgspec.UNSET
+    date_of_birth: Annotated[str, msgspec.Meta(max_length=10, description="YYYY-MM-DD")] | None | \
+        msgspec.UnsetType = msgspec.UNSET
+    estimated_age: Annotated[int, msgspec.Meta(ge=0, le=130)] | None | msgspec.UnsetType = msgspec.UNSET
+    sex: Sex | None | msgspec.UnsetType = msgspec.UNSET
+    nhs_number: Annotated[str, msgspec.Meta(max_length=14)] | None | msgspec.UnsetType = msgspec.UNSET
+    allergies: Annotated[list[Annotated[str, msgspec.Meta(max_length=100)]], msgspec.Meta(max_length=50)] | \
+        msgspec.UnsetType = msgspec.UNSET
+    medications: Annotated[list[Annotated[str, msgspec.Meta(max_length=100)]], msgspec.Meta(max_length=50)] | \
+        msgspec.UnsetType = msgspec.UNSET
+    history: LongText | None | msgspec.UnsetType = msgspec.UNSET
+
+
+class TimesPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    call: TimeIn | None | msgspec.UnsetType = msgspec.UNSET
+    mobile: TimeIn | None | msgspec.UnsetType = msgspec.UNSET
+    at_scene: TimeIn | None | msgspec.UnsetType = msgspec.UNSET
+    at_patient: TimeIn | None | msgspec.UnsetType = msgspec.UNSET
+    left_scene: TimeIn | None | msgspec.UnsetType = msgspec.UNSET
+    at_hospital: TimeIn | None | msgspec.UnsetType = msgspec.UNSET
+    handover: TimeIn | None | msgspec.UnsetType = msgspec.UNSET
+    clear: TimeIn | None | msgspec.UnsetType = msgspec.UNSET
+
+
+class EncounterPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    incident_ref: IncidentRef | msgspec.UnsetType = msgspec.UNSET
+    status: EncounterStatus | msgspec.UnsetType = msgspec.UNSET
+    spo2_scale: Literal[1, 2] | msgspec.UnsetType = msgspec.UNSET
+    complaint: Annotated[str, msgspec.Meta(max_length=500)] | None | msgspec.UnsetType = msgspec.UNSET
+    injuries: Annotated[str, msgspec.Meta(max_length=2000)] | None | msgspec.UnsetType = msgspec.UNSET
+    patient: PatientPatch | msgspec.UnsetType = msgspec.UNSET
+    times: TimesPatch | msgspec.UnsetType = msgspec.UNSET
 
 
 class Encounter(msgspec.Struct):
@@ -30,14 +116,54 @@ class Encounter(msgspec.Struct):
     version: int
     active: bool
     observation_count: int
+    complaint: str | None
+    injuries: str | None
+    patient: Patient
+    times: Times
+    medications_given: list[MedicationGiven]
+    interventions: list[Intervention]
+    notes: list[Note]
+
+
+class MedicationCreate(msgspec.Struct, forbid_unknown_fields=True):
+    drug: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    dose: Annotated[float, msgspec.Meta(gt=0, le=100000)]
+    unit: Annotated[str, msgspec.Meta(min_length=1, max_length=16, examples=["mg", "mcg", "ml", "L/min", "units"])]
+    route: Annotated[str, msgspec.Meta(min_length=1, max_length=32, examples=["oral", "IV", "IM", "IO", "IN", "neb"])]
+    time: TimeIn | None = None
+    given_by: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+
+
+class InterventionCreate(msgspec.Struct, forbid_unknown_fields=True):
+    what: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    time: TimeIn | None = None
+    by: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+
+
+class NoteCreate(msgspec.Struct, forbid_unknown_fields=True):
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+    time: TimeIn | None = None
+
+
+class TimeStamp(msgspec.Struct, forbid_unknown_fields=True):
+    time: TimeIn | None = None
+
+
+class EncounterEvent(msgspec.Struct):
+    id: int
+    version: int
+    at: int
+    actor: str
+    kind: Literal["create", "set", "append"]
+    path: str | None
+    value: Any
 
 
 class ObservationCreate(msgspec.Struct, forbid_unknown_fields=True):
     metric: Annotated[str, msgspec.Meta(max_length=32)]
     value: float | bool | Annotated[str, msgspec.Meta(max_length=8)]
     unit: Annotated[str, msgspec.Meta(max_length=16)] | None = None
-    time: Annotated[int, msgspec.Meta(ge=0, lt=2**45, description="epoch ms, UTC")] | Annotated[
-        str, msgspec.Meta(max_length=40, description="ISO 8601 with offset")] | None = None
+    time: TimeIn | None = None
 
 
 class Observation(msgspec.Struct):

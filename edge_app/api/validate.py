@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, date, datetime
+from typing import Any
+
+import msgspec
 
 from litestar.exceptions import ClientException
 
 from firmware_bridge.metrics import ACVPU, METRICS, Metric, ValueKind
 
-from edge_app.api.schemas import ObservationCreate
+from edge_app.api.schemas import EncounterPatch, ObservationCreate
+from edge_app.store.encounter_record import TIMES
 
 # A clinician may back-date an entry ("given at 10:42") but not by days, nor into the future.
 MAX_BACKDATE_MS = 24 * 3600 * 1000
@@ -16,7 +20,8 @@ MAX_AHEAD_MS = 5 * 60 * 1000
 
 
 def bad(detail: str) -> ClientException:
-    return ClientException(detail=detail, status_code=400)
+    """422: the request was well-formed but a value is wrong; the detail names the field."""
+    return ClientException(detail=detail, status_code=422)
 
 
 def manual_value(data: ObservationCreate) -> tuple[Metric, float | str | bool, str]:
@@ -49,19 +54,76 @@ def manual_value(data: ObservationCreate) -> tuple[Metric, float | str | bool, s
 
 def manual_time(data: ObservationCreate, now_ms: int) -> int:
     """When it was observed (epoch ms); defaults to now."""
-    t = data.time
+    return parse_time(data.time, now_ms, "time")
+
+
+def parse_time(t: int | str | None, now_ms: int, field: str) -> int:
+    """Epoch ms from epoch ms or ISO 8601 with an offset; None means now; not in the future, not days back."""
     if t is None:
         return now_ms
     if isinstance(t, str):
         try:
             parsed = datetime.fromisoformat(t)
         except ValueError:
-            raise bad(f"time: {t!r} is not ISO 8601") from None
+            raise bad(f"{field}: {t!r} is not ISO 8601") from None
         if parsed.tzinfo is None:
-            raise bad("time: give a UTC offset (e.g. 2026-11-23T10:42:00Z)")
+            raise bad(f"{field}: give a UTC offset (e.g. 2026-11-23T10:42:00Z)")
         t = int(parsed.timestamp() * 1000)
     if t > now_ms + MAX_AHEAD_MS:
-        raise bad("time: is in the future")
+        raise bad(f"{field}: is in the future")
     if t < now_ms - MAX_BACKDATE_MS:
-        raise bad("time: is more than 24 h ago")
+        raise bad(f"{field}: is more than 24 h ago")
     return t
+
+
+def _date_of_birth(value: str, now_ms: int) -> str:
+    try:
+        dob = date.fromisoformat(value)
+    except ValueError:
+        raise bad(f"patient.date_of_birth: {value!r} is not a date (YYYY-MM-DD)") from None
+    today = datetime.fromtimestamp(now_ms / 1000, UTC).date()
+    if dob > today:
+        raise bad("patient.date_of_birth: is in the future")
+    if today.year - dob.year > 130:
+        raise bad("patient.date_of_birth: more than 130 years ago")
+    return dob.isoformat()
+
+
+def _nhs_number(value: str) -> str:
+    from edge_app.clinical.nhs import normalise_nhs_number
+
+    try:
+        return normalise_nhs_number(value)
+    except ValueError as exc:
+        raise bad(f"patient.nhs_number: {exc}") from None
+
+
+def encounter_changes(patch: EncounterPatch, now_ms: int) -> dict[str, Any]:
+    """The patch as field paths -> new values, each checked; absent fields are not changes."""
+    out: dict[str, Any] = {}
+    for name in ("incident_ref", "status", "spo2_scale", "complaint", "injuries"):
+        value = getattr(patch, name)
+        if value is not msgspec.UNSET:
+            out[name] = value.strip() if isinstance(value, str) else value
+    if patch.patient is not msgspec.UNSET:
+        p = patch.patient
+        for name in ("name", "estimated_age", "sex", "history"):
+            value = getattr(p, name)
+            if value is not msgspec.UNSET:
+                out[f"patient.{name}"] = value.strip() or None if isinstance(value, str) else value
+        if p.date_of_birth is not msgspec.UNSET:
+            out["patient.date_of_birth"] = None if p.date_of_birth is None else _date_of_birth(p.date_of_birth,
+                                                                                                now_ms)
+        if p.nhs_number is not msgspec.UNSET:
+            out["patient.nhs_number"] = None if p.nhs_number is None else _nhs_number(p.nhs_number)
+        for name in ("allergies", "medications"):
+            value = getattr(p, name)
+            if value is not msgspec.UNSET:
+                out[f"patient.{name}"] = [v.strip() for v in value if v.strip()]
+    if patch.times is not msgspec.UNSET:
+        for name in TIMES:
+            value = getattr(patch.times, name)
+            if value is not msgspec.UNSET:
+                # A stamp may be corrected a day later at most; None clears a mistaken stamp.
+                out[f"times.{name}"] = None if value is None else parse_time(value, now_ms, f"times.{name}")
+    return out

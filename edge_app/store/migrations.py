@@ -1,6 +1,7 @@
 """Schema as append-only migrations: once a migration has shipped, never edit it; add the next one."""
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -62,6 +63,42 @@ def m001_initial(db: sqlite_utils.Database) -> None:
             prev_hash TEXT NOT NULL,
             hash TEXT NOT NULL
         )""")
+
+
+@migration
+def m002_encounter_events(db: sqlite_utils.Database) -> None:
+    # The record is derived from append-only events; `encounters.record` is their projection (JSON).
+    db.execute("""
+        CREATE TABLE encounter_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            encounter_id TEXT NOT NULL REFERENCES encounters(id),
+            version INTEGER NOT NULL,
+            at INTEGER NOT NULL,
+            actor TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('create', 'set', 'append')),
+            path TEXT,
+            value TEXT NOT NULL
+        )""")
+    db.execute("CREATE INDEX encounter_events_by_encounter ON encounter_events(encounter_id, version)")
+    db.execute("ALTER TABLE encounters ADD COLUMN record TEXT NOT NULL DEFAULT '{}'")
+    # Encounters made before events existed: give each its creation event and projection.
+    from edge_app.store.encounter_record import apply_event, empty_record
+
+    rows = db.execute("SELECT id, incident_ref, status, spo2_scale, created_at, updated_at FROM encounters").fetchall()
+    for eid, ref, status, scale, created, updated in rows:
+        db.execute("INSERT INTO encounter_events (encounter_id, version, at, actor, kind, path, value) "
+                   "VALUES (?, 1, ?, 'migration', 'create', NULL, ?)", (eid, created, json.dumps({"incident_ref": ref})))
+        record = empty_record(eid, ref, created)
+        version = 1
+        for path, value in (("status", status), ("spo2_scale", scale)):
+            if record[path] != value:
+                version += 1
+                db.execute("INSERT INTO encounter_events (encounter_id, version, at, actor, kind, path, value) "
+                           "VALUES (?, ?, ?, 'migration', 'set', ?, ?)", (eid, version, updated, path,
+                                                                         json.dumps(value)))
+                record = apply_event(record, {"kind": "set", "path": path, "value": value, "version": version,
+                                              "at": updated})
+        db.execute("UPDATE encounters SET record = ?, version = ? WHERE id = ?", (json.dumps(record), version, eid))
 
 
 def current_version(db: sqlite_utils.Database) -> list[str]:

@@ -14,7 +14,7 @@ from edge_app.errors import NotFoundError
 from edge_app.store.connection import open_db
 from edge_app.store.records import GENESIS_HASH, audit_hash
 
-_ENC_COLS = ("id", "incident_ref", "status", "spo2_scale", "created_at", "updated_at", "version")
+_ENC_COLS = ("id", "record")
 _OBS_COLS = ("id", "encounter_id", "metric", "value", "unit", "device_time", "received_at", "source", "device",
              "flags", "entered_by")
 
@@ -62,13 +62,20 @@ class Reader:
             raise NotFoundError(f"encounter {encounter_id} not found")
         return self._encounter(row)
 
+    def events(self, encounter_id: str) -> list[dict[str, Any]]:
+        """The encounter's change history (raises NotFoundError)."""
+        from edge_app.store.encounters import events_of
+
+        self.encounter(encounter_id)
+        return events_of(self.db, encounter_id)
+
     def active_encounter_id(self) -> str | None:
         row = self.db.execute("SELECT id FROM encounters WHERE status = 'open' "
                               "ORDER BY created_at DESC, rowid DESC LIMIT 1").fetchone()
         return row[0] if row else None
 
     def _encounter(self, row: tuple[Any, ...]) -> dict[str, Any]:
-        enc = dict(zip(_ENC_COLS, row))
+        enc = json.loads(row[1])
         enc["active"] = enc["id"] == self.active_encounter_id()
         enc["observation_count"] = self.db.execute(
             "SELECT count(*) FROM observations WHERE encounter_id = ?", (enc["id"],)).fetchone()[0]

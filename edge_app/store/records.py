@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
 
-from edge_app.errors import NotFoundError, StoreError
+from edge_app.errors import NotFoundError
 from edge_app.store.writer import MergeableOp
 
 ENCOUNTER_STATUSES = ("open", "handed_over", "closed")
@@ -71,7 +70,9 @@ def insert_manual_observation(encounter_id: str, o: NewObservation, actor: str) 
     """A clinician's entry on a named encounter, audited in the same transaction."""
 
     def op(db: sqlite_utils.Database) -> int:
-        _require_encounter(db, encounter_id)
+        row = db.execute("SELECT status FROM encounters WHERE id = ?", (encounter_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"encounter {encounter_id} not found")
         cur = db.execute(
             "INSERT INTO observations (encounter_id, metric, value, unit, device_time, received_at, source,"
             " device, flags, entered_by) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -81,54 +82,6 @@ def insert_manual_observation(encounter_id: str, o: NewObservation, actor: str) 
         append_audit(db, o.received_at, actor, "observation.create", encounter_id, {"observation": oid,
                                                                                    "metric": o.metric})
         return oid
-
-    return op
-
-
-def _require_encounter(db: sqlite_utils.Database, encounter_id: str) -> dict[str, Any]:
-    row = db.execute("SELECT id, incident_ref, status, spo2_scale, created_at, updated_at, version "
-                     "FROM encounters WHERE id = ?", (encounter_id,)).fetchone()
-    if row is None:
-        raise NotFoundError(f"encounter {encounter_id} not found")
-    return dict(zip(("id", "incident_ref", "status", "spo2_scale", "created_at", "updated_at", "version"), row))
-
-
-def create_encounter(now_ms: int, actor: str, incident_ref: str = "") -> Callable[[sqlite_utils.Database], str]:
-    """A new open encounter; being the newest open one, it becomes the active one."""
-
-    def op(db: sqlite_utils.Database) -> str:
-        eid = str(uuid.uuid4())
-        db.execute("INSERT INTO encounters (id, incident_ref, status, spo2_scale, created_at, updated_at, version)"
-                   " VALUES (?, ?, 'open', 1, ?, ?, 1)", (eid, incident_ref, now_ms, now_ms))
-        append_audit(db, now_ms, actor, "encounter.create", eid, None)
-        return eid
-
-    return op
-
-
-class VersionConflict(StoreError):
-    """A write based on a stale version; carries the current record."""
-
-    def __init__(self, current: dict[str, Any]) -> None:
-        super().__init__(f"encounter changed since the version you read (now version {current['version']})")
-        self.current = current
-
-
-def update_encounter(encounter_id: str, changes: dict[str, Any], now_ms: int, actor: str,
-                     if_version: int | None = None) -> Callable[[sqlite_utils.Database], dict[str, Any]]:
-    """Change fields of an encounter; with if_version, refuse (VersionConflict) if someone wrote first."""
-
-    def op(db: sqlite_utils.Database) -> dict[str, Any]:
-        current = _require_encounter(db, encounter_id)
-        if if_version is not None and current["version"] != if_version:
-            raise VersionConflict(current)
-        if not changes:
-            return current
-        sets = ", ".join(f"{k} = ?" for k in changes)
-        db.execute(f"UPDATE encounters SET {sets}, updated_at = ?, version = version + 1 WHERE id = ?",
-                   (*changes.values(), now_ms, encounter_id))
-        append_audit(db, now_ms, actor, "encounter.update", encounter_id, {"fields": sorted(changes)})
-        return _require_encounter(db, encounter_id)
 
     return op
 

@@ -64,21 +64,21 @@ def test_encounter_lifecycle_and_manual_observations(daemon: Daemon) -> None:
 
 
 @pytest.mark.parametrize(("body", "status", "words"), [
-    ({"metric": "heart_rat", "value": 80}, 400, "unknown metric"),
-    ({"metric": "heart_rate", "value": 900}, 400, "outside"),
-    ({"metric": "heart_rate", "value": "fast"}, 400, "must be a number"),
-    ({"metric": "temperature", "value": 102, "unit": "[degF]"}, 400, "unit must be 'Cel'"),
-    ({"metric": "consciousness", "value": "X"}, 400, "one of A, C, V, P, U"),
-    ({"metric": "oxygen_supplement", "value": 1}, 400, "true or false"),
-    ({"metric": "gcs_eye", "value": 2.5}, 400, "whole number"),
-    ({"metric": "spo2", "value": 97, "time": "yesterday"}, 400, "ISO 8601"),
-    ({"metric": "spo2", "value": 97, "time": "2026-11-23T10:00:00"}, 400, "UTC offset"),
-    ({"metric": "spo2", "value": 97, "time": 4_102_444_800_000}, 400, "future"),
-    ({"metric": "spo2", "value": 97, "colour": "red"}, 400, ""),
-    ({"metric": "spo2"}, 400, ""),
-    ([1, 2], 400, ""),
+    ({"metric": "heart_rat", "value": 80}, 422, "unknown metric"),
+    ({"metric": "heart_rate", "value": 900}, 422, "outside"),
+    ({"metric": "heart_rate", "value": "fast"}, 422, "must be a number"),
+    ({"metric": "temperature", "value": 102, "unit": "[degF]"}, 422, "unit must be 'Cel'"),
+    ({"metric": "consciousness", "value": "X"}, 422, "one of A, C, V, P, U"),
+    ({"metric": "oxygen_supplement", "value": 1}, 422, "true or false"),
+    ({"metric": "gcs_eye", "value": 2.5}, 422, "whole number"),
+    ({"metric": "spo2", "value": 97, "time": "yesterday"}, 422, "ISO 8601"),
+    ({"metric": "spo2", "value": 97, "time": "2026-11-23T10:00:00"}, 422, "UTC offset"),
+    ({"metric": "spo2", "value": 97, "time": 4_102_444_800_000}, 422, "future"),
+    ({"metric": "spo2", "value": 97, "colour": "red"}, 422, ""),
+    ({"metric": "spo2"}, 422, ""),
+    ([1, 2], 422, ""),
 ])
-def test_bad_manual_entries_are_400_with_a_reason(daemon: Daemon, body: object, status: int, words: str) -> None:
+def test_bad_manual_entries_are_422_naming_the_field(daemon: Daemon, body: object, status: int, words: str) -> None:
     with daemon.client() as c:
         eid = c.post("/api/v1/encounters", json={}).json()["id"]
         r = c.post(f"/api/v1/encounters/{eid}/observations", json=body)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edge_app.errors import NotFoundError, StoreError
-from edge_app.store import records
+from edge_app.store import encounters, records
 from edge_app.store.connection import open_db
 from edge_app.store.migrations import MIGRATIONS, current_version, migrate
 from edge_app.store.queries import Reader, integrity_check, verify_audit_chain
@@ -88,12 +88,12 @@ def test_one_failing_op_does_not_sink_the_batch(store) -> None:
 def test_readings_attach_to_newest_open_encounter_else_unassigned(store) -> None:
     writer, reader = store
     writer.submit(records.insert_device_observations([obs(t=1)])).result(5)
-    e1 = writer.submit(records.create_encounter(10, "test", "INC-1")).result(5)
-    e2 = writer.submit(records.create_encounter(20, "test", "INC-2")).result(5)
+    e1 = writer.submit(encounters.create_encounter(10, "test", "INC-1")).result(5)
+    e2 = writer.submit(encounters.create_encounter(20, "test", "INC-2")).result(5)
     writer.submit(records.insert_device_observations([obs(t=30)])).result(5)
-    writer.submit(records.update_encounter(e2, {"status": "closed"}, 40, "test")).result(5)
+    writer.submit(encounters.change_encounter(e2, {"status": "closed"}, 40, "test")).result(5)
     writer.submit(records.insert_device_observations([obs(t=50)])).result(5)
-    writer.submit(records.update_encounter(e1, {"status": "handed_over"}, 60, "test")).result(5)
+    writer.submit(encounters.change_encounter(e1, {"status": "handed_over"}, 60, "test")).result(5)
     writer.submit(records.insert_device_observations([obs(t=70)])).result(5)
     assert [o["received_at"] for o in reader.observations(unassigned=True)] == [1, 70]
     assert [o["received_at"] for o in reader.observations(encounter_id=e2)] == [30]
@@ -103,18 +103,23 @@ def test_readings_attach_to_newest_open_encounter_else_unassigned(store) -> None
 
 def test_version_conflict_carries_current(store) -> None:
     writer, reader = store
-    eid = writer.submit(records.create_encounter(10, "test")).result(5)
-    writer.submit(records.update_encounter(eid, {"spo2_scale": 2}, 11, "tablet-a", if_version=1)).result(5)
-    with pytest.raises(records.VersionConflict) as err:
-        writer.submit(records.update_encounter(eid, {"spo2_scale": 1}, 12, "tablet-b", if_version=1)).result(5)
+    eid = writer.submit(encounters.create_encounter(10, "test")).result(5)
+    writer.submit(encounters.change_encounter(eid, {"spo2_scale": 2}, 11, "tablet-a", if_version=1)).result(5)
+    with pytest.raises(encounters.VersionConflict) as err:
+        writer.submit(encounters.change_encounter(eid, {"spo2_scale": 1}, 12, "tablet-b", if_version=1)).result(5)
     assert err.value.current["spo2_scale"] == 2 and err.value.current["version"] == 2
+    assert err.value.fields == ["spo2_scale"]
+    # a stale version is fine for a field nobody else touched since
+    rec = writer.submit(encounters.change_encounter(eid, {"patient.sex": "female"}, 13, "tablet-b", if_version=1)
+                        ).result(5)
+    assert rec["patient"]["sex"] == "female" and rec["spo2_scale"] == 2 and rec["version"] == 3
     with pytest.raises(NotFoundError):
-        writer.submit(records.update_encounter("nope", {}, 12, "x")).result(5)
+        writer.submit(encounters.change_encounter("nope", {}, 12, "x")).result(5)
 
 
 def test_values_keep_their_kind(store) -> None:
     writer, reader = store
-    eid = writer.submit(records.create_encounter(10, "test")).result(5)
+    eid = writer.submit(encounters.create_encounter(10, "test")).result(5)
     for metric, value in (("consciousness", "C"), ("oxygen_supplement", True), ("temperature", 39.2),
                           ("resp_rate", 22.0)):
         o = records.NewObservation(metric=metric, value=value, unit="", received_at=11, source="manual")
@@ -126,8 +131,8 @@ def test_values_keep_their_kind(store) -> None:
 
 def test_audit_chain_detects_tampering(store, tmp_path: Path) -> None:
     writer, reader = store
-    eid = writer.submit(records.create_encounter(10, "test")).result(5)
-    writer.submit(records.update_encounter(eid, {"incident_ref": "INC-9"}, 11, "test")).result(5)
+    eid = writer.submit(encounters.create_encounter(10, "test")).result(5)
+    writer.submit(encounters.change_encounter(eid, {"incident_ref": "INC-9"}, 11, "test")).result(5)
     writer.submit(records.audit_op(12, "test", "encounter.read", eid)).result(5)
     assert verify_audit_chain(reader.db) == (3, None)
     assert integrity_check(reader.db) == ["ok"]
@@ -147,7 +152,7 @@ def test_consecutive_device_inserts_are_merged_with_correct_ids(store) -> None:
     writer.submit(lambda db: gate.wait(5))
     futs = [writer.submit(records.insert_device_observations([obs(t=i), obs("pulse_rate", 80, t=i)]))
             for i in range(50)]
-    manual_in_between = writer.submit(records.create_encounter(10_000, "test"))
+    manual_in_between = writer.submit(encounters.create_encounter(10_000, "test"))
     futs += [writer.submit(records.insert_device_observations([obs(t=100 + i)])) for i in range(10)]
     gate.set()
     ids = [f.result(5) for f in futs]
@@ -172,3 +177,26 @@ def test_a_failed_merged_run_falls_back_to_single_ops(store) -> None:
     with pytest.raises(sqlite3.IntegrityError):
         bad.result(5)
     assert [o["received_at"] for o in reader.observations()] == [1]
+
+
+def test_record_is_the_fold_of_its_events(store) -> None:
+    from edge_app.store.encounter_record import fold
+
+    writer, reader = store
+    eid = writer.submit(encounters.create_encounter(10, "cab", "INC-1")).result(5)
+    writer.submit(encounters.change_encounter(eid, {"patient.name": "Ann Example", "times.at_scene": 20,
+                                                    "complaint": "chest pain"}, 21, "cab")).result(5)
+    writer.submit(encounters.append_item(eid, "medications_given", {"drug": "aspirin", "dose": 300, "unit": "mg",
+                                                                    "route": "oral", "time": 30, "given_by": None},
+                                         31, "tablet")).result(5)
+    writer.submit(encounters.change_encounter(eid, {"status": "handed_over"}, 40, "cab")).result(5)
+    projected = reader.encounter(eid)
+    folded = fold(reader.events(eid))
+    assert {k: v for k, v in projected.items() if k not in ("active", "observation_count")} == folded
+    assert folded["medications_given"][0]["drug"] == "aspirin" and folded["version"] == 4
+    with pytest.raises(encounters.RecordClosed):
+        writer.submit(encounters.change_encounter(eid, {"status": "open"}, 41, "cab")).result(5)
+    writer.submit(encounters.change_encounter(eid, {"status": "closed"}, 42, "cab")).result(5)
+    with pytest.raises(encounters.RecordClosed):
+        writer.submit(encounters.append_item(eid, "notes", {"text": "late", "time": 43}, 43, "cab")).result(5)
+    assert len(reader.events(eid)) == 7  # create, three fields, one append, two status changes

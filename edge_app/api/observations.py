@@ -1,0 +1,84 @@
+"""Observations: manual entry on an encounter, listings, and NEWS2 from the latest values."""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.params import Parameter
+
+from edge_app.api.common import EncounterId, actor_of, now_ms, store_call, store_write
+from edge_app.api.context import AppContext
+from edge_app.api.schemas import News2, News2Parameters, Observation, ObservationCreate
+from edge_app.api.validate import manual_time, manual_value
+from edge_app.store import records
+
+
+def news2_of(latest: dict[str, dict[str, Any]], scale: int) -> News2:
+    """Score an encounter's latest values (pulse: heart_rate, else pulse_rate)."""
+    from edge_app.clinical import news2 as n2
+
+    def value(metric: str) -> Any:
+        row = latest.get(metric)
+        return None if row is None else row["value"]
+
+    pulse_metric = "heart_rate" if "heart_rate" in latest else "pulse_rate"
+    inputs = n2.News2Inputs(resp_rate=value("resp_rate"), spo2=value("spo2"),
+                            oxygen_supplement=value("oxygen_supplement"), bp_systolic=value("bp_systolic"),
+                            pulse=value(pulse_metric), consciousness=value("consciousness"),
+                            temperature=value("temperature"))
+    r = n2.news2(inputs, scale)
+    used = {k: latest[m] for k, m in (("resp_rate", "resp_rate"), ("spo2", "spo2"),
+                                      ("oxygen_supplement", "oxygen_supplement"), ("bp_systolic", "bp_systolic"),
+                                      ("pulse", pulse_metric), ("consciousness", "consciousness"),
+                                      ("temperature", "temperature")) if m in latest}
+    return News2(total=r.total, risk=r.risk, scale=r.scale, parameters=News2Parameters(**r.parameters),
+                 missing=r.missing, red_score=r.red_score, response=r.response,
+                 inputs={k: {"metric": v["metric"], "value": v["value"], "time": v["received_at"],
+                             "source": v["device"] or v["source"]} for k, v in used.items()})
+
+
+class EncounterObservationController(Controller):
+    path = "/api/v1/encounters/{encounter_id:str}"
+    tags = ["observations"]
+
+    @post("/observations", status_code=201, summary="Enter an observation by hand")
+    async def add_observation(self, ctx: AppContext, encounter_id: EncounterId, data: ObservationCreate,
+                              request: Request[Any, Any, Any]) -> Observation:
+        metric, value, unit = manual_value(data)
+        actor = actor_of(request)
+        new = records.NewObservation(metric=str(metric), value=value, unit=unit, received_at=manual_time(data, now_ms()),
+                                     source="manual", entered_by=actor)
+        oid = await store_write(lambda: ctx.write(records.insert_manual_observation(encounter_id, new, actor)))
+        obs = await ctx.read(lambda: ctx.reader.observation(oid))
+        ctx.hub.publish("observation", obs)
+        return msgspec.convert(obs, Observation)
+
+    @get("/observations", summary="Observations of an encounter, in order", sync_to_thread=True)
+    def observations(self, ctx: AppContext, encounter_id: EncounterId,
+                     metric: Annotated[str | None, Parameter(max_length=32)] = None,
+                     after: Annotated[int, Parameter(ge=0, le=2**62, description="only ids above this")] = 0,
+                     limit: Annotated[int, Parameter(ge=1, le=10000)] = 1000) -> list[Observation]:
+        store_call(lambda: ctx.reader.encounter(encounter_id))
+        rows = ctx.reader.observations(encounter_id=encounter_id, metric=metric, after=after, limit=limit)
+        return [msgspec.convert(r, Observation) for r in rows]
+
+    @get("/news2", summary="NEWS2 from the latest value of each parameter", sync_to_thread=True)
+    def news2(self, ctx: AppContext, encounter_id: EncounterId) -> News2:
+        enc = store_call(lambda: ctx.reader.encounter(encounter_id))
+        return news2_of(ctx.reader.latest_values(encounter_id), enc["spo2_scale"])
+
+
+class ObservationController(Controller):
+    path = "/api/v1/observations"
+    tags = ["observations"]
+
+    @get("/", summary="All observations in sequence order; unassigned=true for those with no encounter",
+         sync_to_thread=True)
+    def list(self, ctx: AppContext, unassigned: bool = False,
+             device: Annotated[str | None, Parameter(max_length=32)] = None,
+             metric: Annotated[str | None, Parameter(max_length=32)] = None,
+             after: Annotated[int, Parameter(ge=0, le=2**62)] = 0,
+             limit: Annotated[int, Parameter(ge=1, le=10000)] = 1000) -> list[Observation]:
+        rows = ctx.reader.observations(unassigned=unassigned, device=device, metric=metric, after=after, limit=limit)
+        return [msgspec.convert(r, Observation) for r in rows]

@@ -1,0 +1,139 @@
+"""Encounter writes: every change is an append-only event; the `encounters` row is their projection."""
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import sqlite_utils
+
+from edge_app.errors import NotFoundError, StoreError
+from edge_app.store.encounter_record import LISTS, SETTABLE, STATUS_ORDER, apply_event, empty_record
+from edge_app.store.records import append_audit
+
+Op = Callable[[sqlite_utils.Database], Any]
+
+
+class VersionConflict(StoreError):
+    """A write based on a stale version touched fields someone else changed since; carries the current record."""
+
+    def __init__(self, current: dict[str, Any], fields: list[str]) -> None:
+        super().__init__(f"changed by someone else since version you read: {', '.join(fields)} "
+                         f"(now version {current['version']})")
+        self.current = current
+        self.fields = fields
+
+
+class RecordClosed(StoreError):
+    """Closed encounters are final (they may already be upstream)."""
+
+
+def load_record(db: sqlite_utils.Database, encounter_id: str) -> dict[str, Any]:
+    """The projected record (raises NotFoundError)."""
+    row = db.execute("SELECT record FROM encounters WHERE id = ?", (encounter_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"encounter {encounter_id} not found")
+    return json.loads(row[0])
+
+
+def _save(db: sqlite_utils.Database, record: dict[str, Any]) -> None:
+    db.execute("UPDATE encounters SET incident_ref = ?, status = ?, spo2_scale = ?, updated_at = ?, version = ?, "
+               "record = ? WHERE id = ?",
+               (record["incident_ref"], record["status"], record["spo2_scale"], record["updated_at"],
+                record["version"], json.dumps(record, separators=(",", ":")), record["id"]))
+
+
+def _event(db: sqlite_utils.Database, encounter_id: str, version: int, at: int, actor: str, kind: str,
+           path: str | None, value: Any) -> dict[str, Any]:
+    cur = db.execute("INSERT INTO encounter_events (encounter_id, version, at, actor, kind, path, value) "
+                     "VALUES (?,?,?,?,?,?,?)", (encounter_id, version, at, actor, kind, path, json.dumps(value)))
+    return {"id": cur.lastrowid, "encounter_id": encounter_id, "version": version, "at": at, "actor": actor,
+            "kind": kind, "path": path, "value": value}
+
+
+def create_encounter(now_ms: int, actor: str, incident_ref: str = "") -> Op:
+    """A new open encounter; being the newest open one, it becomes the active one."""
+
+    def op(db: sqlite_utils.Database) -> str:
+        eid = str(uuid.uuid4())
+        record = empty_record(eid, incident_ref, now_ms)
+        db.execute("INSERT INTO encounters (id, incident_ref, status, spo2_scale, created_at, updated_at, version,"
+                   " record) VALUES (?, ?, 'open', 1, ?, ?, 1, ?)",
+                   (eid, incident_ref, now_ms, now_ms, json.dumps(record, separators=(",", ":"))))
+        _event(db, eid, 1, now_ms, actor, "create", None, {"incident_ref": incident_ref})
+        append_audit(db, now_ms, actor, "encounter.create", eid, None)
+        return eid
+
+    return op
+
+
+def change_encounter(encounter_id: str, changes: dict[str, Any], now_ms: int, actor: str,
+                     if_version: int | None = None) -> Op:
+    """Set fields (paths like "patient.sex", "times.at_scene"). With if_version, refuse only if a field this
+    change touches was changed after that version: two clinicians editing different fields both succeed."""
+    unknown = set(changes) - SETTABLE
+    if unknown:
+        raise ValueError(f"unknown fields {sorted(unknown)}")
+
+    def op(db: sqlite_utils.Database) -> dict[str, Any]:
+        record = load_record(db, encounter_id)
+        if if_version is not None and if_version < record["version"] and changes:
+            marks = ",".join("?" * len(changes))
+            touched = [r[0] for r in db.execute(
+                f"SELECT DISTINCT path FROM encounter_events WHERE encounter_id = ? AND version > ? "
+                f"AND path IN ({marks}) ORDER BY path", (encounter_id, if_version, *changes))]
+            if touched:
+                raise VersionConflict(record, touched)
+        effective = {p: v for p, v in changes.items() if _get(record, p) != v}
+        if not effective:
+            return record
+        _check_status(record, effective)
+        version = record["version"] + 1
+        for path, value in sorted(effective.items()):
+            record = apply_event(record, _event(db, encounter_id, version, now_ms, actor, "set", path, value))
+        _save(db, record)
+        append_audit(db, now_ms, actor, "encounter.update", encounter_id, {"fields": sorted(effective)})
+        return record
+
+    return op
+
+
+def append_item(encounter_id: str, list_name: str, item: dict[str, Any], now_ms: int, actor: str) -> Op:
+    """Add a medication given, an intervention or a note; appends never conflict."""
+    if list_name not in LISTS:
+        raise ValueError(f"unknown list {list_name!r}")
+
+    def op(db: sqlite_utils.Database) -> dict[str, Any]:
+        record = load_record(db, encounter_id)
+        _check_status(record, {})
+        version = record["version"] + 1
+        seq = db.execute("SELECT coalesce(max(id), 0) + 1 FROM encounter_events").fetchone()[0]
+        entry = {"id": seq, **item, "entered_by": actor}
+        record = apply_event(record, _event(db, encounter_id, version, now_ms, actor, "append", list_name, entry))
+        _save(db, record)
+        append_audit(db, now_ms, actor, f"encounter.{list_name}.add", encounter_id, {"item": seq})
+        return entry
+
+    return op
+
+
+def _get(record: dict[str, Any], path: str) -> Any:
+    head, _, tail = path.partition(".")
+    return record[head][tail] if tail else record[head]
+
+
+def _check_status(record: dict[str, Any], changes: dict[str, Any]) -> None:
+    if record["status"] == "closed":
+        raise RecordClosed("encounter is closed; a closed record is final")
+    new = changes.get("status")
+    if new is not None and STATUS_ORDER[new] < STATUS_ORDER[record["status"]]:
+        raise RecordClosed(f"status can go open -> handed_over -> closed, not {record['status']} -> {new}")
+
+
+def events_of(db: sqlite_utils.Database, encounter_id: str) -> list[dict[str, Any]]:
+    """Every event of an encounter in order."""
+    return [{"id": r[0], "encounter_id": encounter_id, "version": r[1], "at": r[2], "actor": r[3], "kind": r[4],
+             "path": r[5], "value": json.loads(r[6])}
+            for r in db.execute("SELECT id, version, at, actor, kind, path, value FROM encounter_events "
+                                "WHERE encounter_id = ? ORDER BY id", (encounter_id,))]
