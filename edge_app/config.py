@@ -105,6 +105,8 @@ class _Table:
                 raise self.err(name, "required key is missing")
             return default
         value = self.data[name]
+        if isinstance(value, str) and "\x00" in value:
+            raise self.err(name, "contains a NUL character")
         ok = isinstance(value, typ) and not (typ in (int, float) and isinstance(value, bool))
         if not ok:
             want = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
@@ -234,7 +236,9 @@ def parse(data: dict[str, Any], path: Path | None, *, warnings: tuple[str, ...] 
     storage = _Table(root.get("storage", dict, {}), "storage", src)
     db = storage.get("path", str)
     storage.done()
-    db_path = Path(db) if db else _default_db()
+    # Relative paths in a config file are relative to that file, not to wherever a command was run.
+    base = path.parent if path else Path(".")
+    db_path = base / db if db else _default_db()
     api = _Table(root.get("api", dict, {}), "api", src)
     sock = api.get("socket", str)
     listen = _parse_listen(api)
@@ -250,6 +254,9 @@ def parse(data: dict[str, Any], path: Path | None, *, warnings: tuple[str, ...] 
         raise app.err("log_level", f"expected debug, info, warning or error, got {level!r}")
     app.done()
     root.done()
-    return Config(db_path=db_path, socket_path=Path(sock) if sock else _default_socket(db_path), listen=listen,
+    socket_path = base / sock if sock else _default_socket(db_path)
+    if socket_path in (db_path, db_path.with_name(db_path.name + "-wal"), db_path.with_name(db_path.name + "-shm")):
+        raise api.err("socket", "must not be the database file")
+    return Config(db_path=db_path, socket_path=socket_path, listen=listen,
                   devices=devices, upstream=upstream, vehicle_id=vehicle, log_level=level, source=path,
                   warnings=warnings)

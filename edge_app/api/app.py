@@ -8,6 +8,7 @@ from litestar import Litestar, MediaType, Request, Response
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from edge_app import __version__
@@ -43,6 +44,10 @@ def _store_error(_: Request[Any, Any, Any], exc: StoreError) -> Response[dict[st
     return Response({"detail": f"not stored: {exc}"}, status_code=503, media_type=MediaType.JSON)
 
 
+def _bad_encoding(_: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[dict[str, Any]]:
+    return Response({"detail": "request body is not UTF-8"}, status_code=400, media_type=MediaType.JSON)
+
+
 def _crash(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     _LOGGER.exception("bug while answering a request")
     return Response({"detail": "internal error; see the daemon's log"}, status_code=HTTP_500_INTERNAL_SERVER_ERROR,
@@ -55,9 +60,13 @@ def create_app(ctx: AppContext) -> Litestar:
         route_handlers=[healthz, EncounterController, EncounterObservationController, ObservationController,
                         SystemController],
         dependencies={"ctx": Provide(lambda: ctx, sync_to_thread=False)},
-        exception_handlers={HTTPException: _http_error, StoreError: _store_error, Exception: _crash},
+        exception_handlers={HTTPException: _http_error, StoreError: _store_error,
+                            UnicodeDecodeError: _bad_encoding, Exception: _crash},
+        # JSON and YAML only: the HTML renderers load scripts from CDNs, which an offline box cannot reach
+        # and a medical appliance should not call.
         openapi_config=OpenAPIConfig(title="edge-app", version=__version__, path="/schema",
-                                     description="Local API of the ambulance patient-record appliance"),
+                                     description="Local API of the ambulance patient-record appliance",
+                                     render_plugins=[JsonRenderPlugin(), YamlRenderPlugin()]),
         request_max_body_size=MAX_BODY,
         debug=False,
         logging_config=None,  # the daemon configures logging (journald priorities); Litestar must not

@@ -47,13 +47,21 @@ class SystemController(Controller):
                       upstream="not configured" if ctx.config.upstream is None else "configured",
                       summary=summary_line(ctx, counts))
 
-    @get("/stream", summary="Server-sent events: reading, device, encounter, observation")
+    @get("/stream", summary="Server-sent events: reading, device, encounter, observation (and reset)",
+         media_type="text/event-stream")
     async def stream(self, ctx: AppContext, request: Request[Any, Any, Any],
                      last_event_id: Annotated[str | None, Parameter(header="Last-Event-ID", max_length=20)] = None
                      ) -> ServerSentEvent:
         after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+        reset = after is not None and not ctx.hub.replayable(after)
+        if reset:
+            after = None
 
         async def events() -> AsyncIterator[ServerSentEventMessage]:
+            if reset:
+                # The gap cannot be replayed (daemon restarted, or too long away): reload from the query API.
+                yield ServerSentEventMessage(data=json.dumps({"reason": "events since Last-Event-ID are not retained; "
+                                                                        "reload state from the API"}), event="reset")
             # A snapshot of every device first, so a new client draws the screen without waiting.
             for d in ctx.device_list():
                 yield ServerSentEventMessage(data=json.dumps(d), event="device")

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -73,7 +75,18 @@ def demo_command(*, data_dir: str | None, headless: bool, seconds: float | None,
     root.mkdir(parents=True, exist_ok=True)
     cfg = _config(root)
     daemon_log = root / "daemon.log"
-    procs = []
+    procs: list = []
+    app = None
+
+    def on_signal(signum: int, frame: object) -> None:
+        # Closing the terminal (SIGHUP) or a `kill` (SIGTERM) must clean up like q does.
+        if app is not None and app.is_running:
+            app.exit()
+        else:
+            raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
     try:
         with open(root / "simulators.log", "ab") as sim_log:
             for i, (name, protocol) in enumerate(DEMO_DEVICES):
@@ -88,10 +101,14 @@ def demo_command(*, data_dir: str | None, headless: bool, seconds: float | None,
         else:
             from edge_app.tui.app import VitalsApp
 
-            VitalsApp(root / "api.sock", demo_note=f"demo data in {root} (deleted on exit)" if throwaway
-                      else f"demo data in {root}").run()
+            app = VitalsApp(root / "api.sock", demo_note=f"demo data in {root} (deleted on exit)" if throwaway
+                            else f"demo data in {root}")
+            app.run()
     except KeyboardInterrupt:
         pass
+    except BrokenPipeError:
+        # `edge-app demo --headless | head`: the reader left; stop quietly.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (never flushed to the closed pipe again)
     finally:
         for p in reversed(procs):
             stop(p)

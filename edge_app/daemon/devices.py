@@ -58,6 +58,7 @@ class DeviceSupervisor:
         self.store_failures = 0
         self.last_store_error: str | None = None
         self._task: asyncio.Task[None] | None = None
+        self._published: dict[str, Any] = {}
         self.driver = Driver(cfg.name, make_transport(cfg), self._new_codec(), on_readings=self._on_readings,
                              on_status=self._on_status, clock_ms=now_ms, codec_factory=self._new_codec)
 
@@ -116,8 +117,20 @@ class DeviceSupervisor:
         self.status = status
         if status.state != old:
             _LOGGER.info("device %s: %s%s", self.cfg.name, status.state, f" ({status.detail})" if status.detail else "")
-        self.hub.publish("device", self.describe())
+        self._publish()
         self.on_change()
+
+    def _publish(self) -> None:
+        snap = self.describe()
+        self._published = {k: v for k, v in snap.items() if k != "latest"}
+        self.hub.publish("device", snap)
+
+    def publish_if_changed(self) -> None:
+        """Counters and last-frame time move with every frame; tell the stream about them once a second at most."""
+        snap = self.describe()
+        if {k: v for k, v in snap.items() if k != "latest"} != self._published:
+            self._published = {k: v for k, v in snap.items() if k != "latest"}
+            self.hub.publish("device", snap)
 
     def describe(self) -> dict[str, Any]:
         """The device as /api/v1/devices shows it."""

@@ -43,6 +43,13 @@ class Hub:
                 q.put_nowait(None)
         return event
 
+    def replayable(self, after: int) -> bool:
+        """Whether every event after `after` is still retained (else the client must reload, not replay)."""
+        if after > self._seq:
+            return False  # an id from before a daemon restart
+        oldest = self.recent[0].id if self.recent else self._seq + 1
+        return after >= oldest - 1
+
     @property
     def subscribers(self) -> int:
         return len(self._subs)

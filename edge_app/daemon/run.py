@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from edge_app.store.writer import Writer
 
 _LOGGER = logging.getLogger(__name__)
 SHUTDOWN_BUDGET_S = 1.5
+DEVICE_TICK_S = 1.0
 
 
 class _Server(uvicorn.Server):
@@ -79,10 +81,12 @@ class Daemon:
         _LOGGER.info("%s; api on %s%s", self._status_line, cfg.socket_path,
                      f" and {cfg.listen[0]}:{cfg.listen[1]}" if cfg.listen else "")
         heartbeat = loop.create_task(self._heartbeat(), name="heartbeat")
+        ticker = loop.create_task(self._device_ticker(), name="device-ticker")
         await self.stop_event.wait()
         t0 = time.monotonic()
         sd_notify("STOPPING=1", "STATUS=stopping")
         heartbeat.cancel()
+        ticker.cancel()
         hub.close()
         server.should_exit = True
         await asyncio.gather(*(sup.stop() for sup in ctx.devices.values()))
@@ -119,6 +123,13 @@ class Daemon:
             self._status_line = line
             sd_notify(f"STATUS={line}")
 
+    async def _device_ticker(self) -> None:
+        assert self.ctx is not None
+        while True:
+            await asyncio.sleep(DEVICE_TICK_S)
+            for sup in self.ctx.devices.values():
+                sup.publish_if_changed()
+
     async def _heartbeat(self) -> None:
         """WATCHDOG=1 only while the loop runs (this task) and the writer answers within the interval."""
         interval = watchdog_interval()
@@ -141,6 +152,8 @@ class Daemon:
 
 def run(config: Config) -> int:
     """Run the daemon until SIGTERM/SIGINT; the exit code."""
+    # Patient data: files 0640 and directories 0750 at most, whatever umask we were started with.
+    os.umask(os.umask(0o027) | 0o027)
     return asyncio.run(Daemon(config).run())
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import stat
 from pathlib import Path
 
 from edge_app.errors import EdgeAppError
@@ -19,7 +20,10 @@ def bind_unix(path: Path) -> socket.socket:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise EdgeAppError(f"cannot create {path.parent}: {exc.strerror}") from None
-    if path.exists() or path.is_symlink():
+    if path.is_symlink() or (path.exists() and not stat.S_ISSOCK(path.stat().st_mode)):
+        # Never unlink what is not a socket: a typo here must not delete the database.
+        raise EdgeAppError(f"api socket path {path} exists and is not a socket; fix [api] socket in the config")
+    if path.exists():
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             probe.connect(str(path))

@@ -1,6 +1,7 @@
 """The one writer: a thread that owns the write connection and commits whatever is queued together."""
 from __future__ import annotations
 
+import fcntl
 import logging
 import queue
 import sqlite3
@@ -9,7 +10,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import sqlite_utils
 
@@ -35,8 +36,13 @@ class Writer:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.db = open_db(path)
-        migrate(self.db)
+        self._lock = _lock_database(path)
+        try:
+            self.db = open_db(path)
+            migrate(self.db)
+        except BaseException:
+            self._lock.close()
+            raise
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self.batches = 0
@@ -75,7 +81,13 @@ class Writer:
         self._queue.put(_STOP)
         self._thread.join(timeout)
         if not self._thread.is_alive():
+            try:
+                # Fold the WAL into the main file so a copied edge.db alone is complete (a box swap).
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                _LOGGER.warning("checkpoint at close failed: %s", exc)
             self.db.close()
+            self._lock.close()
 
     def _take_batch(self) -> tuple[list[tuple[Op, Future[Any]]], bool]:
         first = self._queue.get()
@@ -164,6 +176,22 @@ class Writer:
             raise
         conn.execute("RELEASE op")
         return value
+
+
+def _lock_database(path: Path) -> IO[bytes]:
+    """One writer per database, across processes: a second daemon on the same file stops here."""
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(lock_path, "ab")  # noqa: SIM115 (held open for the writer's life)
+    except OSError as exc:
+        raise StoreError(f"{lock_path}: cannot create lock file: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise StoreError(f"{path}: another edge-app daemon is using this database") from None
+    return fh
 
 
 class MergeableOp:

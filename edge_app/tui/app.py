@@ -142,7 +142,8 @@ class VitalsApp(App[int]):
         for name, d in sorted(self.devices.items()):
             c = d.get("counters", {})
             last = d.get("last_frame_at")
-            state = d["state"] + (f" ({d['detail']})" if d.get("detail") else "")
+            # The port is in `edge-app status`; here the crew needs the state in a word (80 columns).
+            state = d["state"] + (f": {d['detail']}" if d.get("detail") and d["state"] != "connected" else "")
             if d.get("status_flags"):
                 state += f" [{', '.join(d['status_flags'])}]"
             cells = (name, state, f"{age_words(now - last / 1000)} ago" if last else "never",

@@ -30,6 +30,9 @@ class VirtualSerialPort:
         """Make a new pty and point the link at its reader end (atomically, as udev re-creates by-id links)."""
         if self._master is not None:
             return
+        if self.link.exists() and not self.link.is_symlink():
+            # Only ever replace a link we could have made: never a file, let alone a real device node.
+            raise FileExistsError(errno.EEXIST, "exists and is not a symlink; choose a new path", str(self.link))
         master, slave = os.openpty()
         try:
             tty.setraw(slave)  # no echo or CR/LF mangling before the reader configures the port

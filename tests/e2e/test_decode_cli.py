@@ -19,8 +19,10 @@ def decode(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProces
                           input=stdin.decode() if stdin else None, timeout=60)
 
 
-def test_there_are_vectors_for_what_is_implemented() -> None:
-    assert {v["protocol"] for v in CASES} == set(implemented_protocols())
+def test_every_shared_protocol_vector_is_for_an_implemented_protocol() -> None:
+    shared = {v["protocol"] for v in VECTORS if "protocol" in v}
+    assert CASES and shared - set(implemented_protocols()) <= {p for p in shared if p.startswith("gatt-")}, (
+        "every serial protocol with a public vector must be decodable")
 
 
 @pytest.mark.parametrize("vector", CASES, ids=lambda v: f"{v['protocol']}:{v['source'][:40]}")

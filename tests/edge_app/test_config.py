@@ -116,3 +116,16 @@ def test_protocol_specific_keys(tmp_path: Path) -> None:
         load("masimo-ascii", 'port = "/dev/x"\nset_format = true')
     with pytest.raises(ConfigError, match=r"devices\[0\].port: tcp:// is for hl7-oru"):
         load("masimo-ascii", 'port = "tcp://10.0.0.5:4001"')
+
+
+def test_nul_bytes_and_socket_on_the_database_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"storage.path: contains a NUL character"):
+        config.load(write(tmp_path, '[storage]\npath = "/tmp/a\\u0000b"\n'))
+    with pytest.raises(ConfigError, match=r"api.socket: must not be the database file"):
+        config.load(write(tmp_path, '[storage]\npath = "/tmp/x/edge.db"\n[api]\nsocket = "/tmp/x/edge.db"\n'))
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir("/")
+    cfg = config.load(write(tmp_path, '[storage]\npath = "data/edge.db"\n[api]\nsocket = "run/api.sock"\n'))
+    assert cfg.db_path == tmp_path / "data" / "edge.db" and cfg.socket_path == tmp_path / "run" / "api.sock"
