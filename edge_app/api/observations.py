@@ -10,7 +10,7 @@ from litestar.params import Parameter
 from edge_app.api.common import EncounterId, actor_of, now_ms, store_call, store_write
 from edge_app.api.context import AppContext
 from edge_app.api.schemas import News2, News2Parameters, Observation, ObservationCreate
-from edge_app.api.validate import manual_time, manual_value
+from edge_app.api.validate import bad, manual_time, manual_value
 from edge_app.store import records
 
 
@@ -38,6 +38,13 @@ def news2_of(latest: dict[str, dict[str, Any]], scale: int) -> News2:
                              "source": v["device"] or v["source"]} for k, v in used.items()})
 
 
+def _known_metric(metric: str | None) -> None:
+    from firmware_bridge.metrics import Metric
+
+    if metric is not None and metric not in Metric.__members__.values():
+        raise bad(f"metric: unknown metric {metric!r}")
+
+
 class EncounterObservationController(Controller):
     path = "/api/v1/encounters/{encounter_id:str}"
     tags = ["observations"]
@@ -59,6 +66,7 @@ class EncounterObservationController(Controller):
                      metric: Annotated[str | None, Parameter(max_length=32)] = None,
                      after: Annotated[int, Parameter(ge=0, le=2**62, description="only ids above this")] = 0,
                      limit: Annotated[int, Parameter(ge=1, le=10000)] = 1000) -> list[Observation]:
+        _known_metric(metric)
         store_call(lambda: ctx.reader.encounter(encounter_id))
         rows = ctx.reader.observations(encounter_id=encounter_id, metric=metric, after=after, limit=limit)
         return [msgspec.convert(r, Observation) for r in rows]
@@ -80,5 +88,6 @@ class ObservationController(Controller):
              metric: Annotated[str | None, Parameter(max_length=32)] = None,
              after: Annotated[int, Parameter(ge=0, le=2**62)] = 0,
              limit: Annotated[int, Parameter(ge=1, le=10000)] = 1000) -> list[Observation]:
+        _known_metric(metric)
         rows = ctx.reader.observations(unassigned=unassigned, device=device, metric=metric, after=after, limit=limit)
         return [msgspec.convert(r, Observation) for r in rows]

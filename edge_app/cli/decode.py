@@ -36,6 +36,10 @@ def _input_bytes(hex_: str | None, text: str | None, file: str | None) -> bytes:
         raise EdgeAppError(f"--file: {file}: {exc.strerror or exc}") from None
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def decode_command(protocol: str, *, hex_: str | None, text: str | None, file: str | None) -> int:
     """Decode and print; exit 2 with one reason on stderr when nothing in the input is a valid frame."""
     try:
@@ -51,13 +55,13 @@ def decode_command(protocol: str, *, hex_: str | None, text: str | None, file: s
         raise EdgeAppError(f"cannot decode: {exc}") from None
     stats = codec.stats
     if stats.frames_ok == 0:
-        why = f"{stats.frames_bad} bad frames" if stats.frames_bad else "no complete frame"
+        why = _count(stats.frames_bad, "bad frame") if stats.frames_bad else "no complete frame"
         raise EdgeAppError(f"no valid {protocol} frame in {len(data)} bytes ({why})")
     out = sys.stdout
     for r in readings:
         out.write(json.dumps(r.as_dict()) + "\n")
     if stats.frames_bad:
-        print(f"edge-app: note: {stats.frames_bad} bad frames skipped", file=sys.stderr)
+        print(f"edge-app: note: {_count(stats.frames_bad, 'bad frame')} skipped", file=sys.stderr)
     if codec.status and not readings:
         print(f"edge-app: note: no values; device status: {', '.join(codec.status)}", file=sys.stderr)
     return 0

@@ -156,3 +156,11 @@ def test_news2_public_cases_through_the_api(daemon: Daemon) -> None:
             assert got["missing"] == []
             assert got["parameters"]["pulse"] == want["parameter_scores"]["pulse"]
             assert got["inputs"]["pulse"]["metric"] == "pulse_rate"
+
+
+def test_unknown_metric_in_a_query_is_422(daemon: Daemon) -> None:
+    with daemon.client() as c:
+        eid = c.post("/api/v1/encounters", json={}).json()["id"]
+        for path in (f"/api/v1/encounters/{eid}/observations", "/api/v1/observations"):
+            r = c.get(path, params={"metric": "spo3"})
+            assert r.status_code == 422 and "spo3" in r.json()["detail"]
