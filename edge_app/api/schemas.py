@@ -235,3 +235,20 @@ class News2(msgspec.Struct):
     red_score: bool
     response: str
     inputs: dict[str, Any]
+    warning: str | None = None
+
+
+GcsScore = int | Literal["NT", "nt"]
+
+
+class GcsCreate(msgspec.Struct, forbid_unknown_fields=True):
+    eye: GcsScore
+    verbal: GcsScore
+    motor: GcsScore
+    time: TimeIn | None = None
+
+
+class GcsResult(msgspec.Struct):
+    total: int | None
+    text: str
+    observations: list[Observation]

@@ -42,6 +42,10 @@ def manual_value(data: ObservationCreate) -> tuple[Metric, float | str | bool, s
         if not isinstance(value, str) or value.upper() not in ACVPU:
             raise bad(f"{metric}: value must be one of {', '.join(ACVPU)}")
         return metric, value.upper(), info.unit
+    if metric in (Metric.GCS_EYE, Metric.GCS_VERBAL, Metric.GCS_MOTOR) and isinstance(value, str):
+        if value.strip().upper() != "NT":
+            raise bad(f"{metric}: value must be a score or \"NT\" (not testable)")
+        return metric, "NT", info.unit
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise bad(f"{metric}: value must be a number")
     if info.low is not None and info.high is not None and not info.low <= value <= info.high:

@@ -66,22 +66,27 @@ class insert_device_observations(MergeableOp):  # noqa: N801 (reads like the oth
         return [[next(ids) for _ in op.obs] for op in ops]
 
 
-def insert_manual_observation(encounter_id: str, o: NewObservation, actor: str) -> Callable[[sqlite_utils.Database], int]:
-    """A clinician's entry on a named encounter, audited in the same transaction."""
+def insert_manual_observations(encounter_id: str, obs: Sequence[NewObservation], actor: str
+                               ) -> Callable[[sqlite_utils.Database], list[int]]:
+    """A clinician's entries on a named encounter (e.g. the three GCS components), audited in the same transaction."""
 
-    def op(db: sqlite_utils.Database) -> int:
+    def op(db: sqlite_utils.Database) -> list[int]:
         row = db.execute("SELECT status FROM encounters WHERE id = ?", (encounter_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"encounter {encounter_id} not found")
-        cur = db.execute(
-            "INSERT INTO observations (encounter_id, metric, value, unit, device_time, received_at, source,"
-            " device, flags, entered_by) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (encounter_id, o.metric, o.value, o.unit, o.device_time, o.received_at, "manual", None, None,
-             o.entered_by))
-        oid = int(cur.lastrowid or 0)
-        append_audit(db, o.received_at, actor, "observation.create", encounter_id, {"observation": oid,
-                                                                                   "metric": o.metric})
-        return oid
+        if row[0] == "closed":
+            from edge_app.store.encounters import RecordClosed
+
+            raise RecordClosed("encounter is closed; a closed record is final")
+        ids = []
+        for o in obs:
+            cur = db.execute(_INSERT_OBS, (encounter_id, o.metric, o.value, o.unit, o.device_time, o.received_at,
+                                           "manual", None, None, o.entered_by))
+            ids.append(int(cur.lastrowid or 0))
+        at = obs[0].received_at if obs else 0
+        append_audit(db, at, actor, "observation.create", encounter_id,
+                     {"observations": ids, "metrics": [o.metric for o in obs]})
+        return ids
 
     return op
 

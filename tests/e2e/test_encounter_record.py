@@ -112,3 +112,27 @@ def test_bad_medication_entries(daemon: Daemon) -> None:
             assert r.status_code == 422, (body, r.text)
         assert c.get(f"/api/v1/encounters/{eid}").json()["medications_given"] == []
         assert c.post(f"/api/v1/encounters/{eid}/times/lunch").status_code in (400, 404, 422)
+
+
+def test_gcs_with_not_testable_and_news2_for_children(daemon: Daemon) -> None:
+    with daemon.client() as c:
+        eid = c.post("/api/v1/encounters", json={}).json()["id"]
+        r = c.post(f"/api/v1/encounters/{eid}/gcs", json={"eye": 4, "verbal": 4, "motor": 6})
+        assert r.status_code == 201 and r.json()["total"] == 14 and r.json()["text"] == "GCS 14 (E4 V4 M6)"
+        r = c.post(f"/api/v1/encounters/{eid}/gcs", json={"eye": 3, "verbal": "NT", "motor": 5})
+        assert r.status_code == 201 and r.json()["total"] is None
+        assert "verbal not testable" in r.json()["text"]
+        metrics = [(o["metric"], o["value"]) for o in c.get(f"/api/v1/encounters/{eid}/observations").json()]
+        assert metrics == [("gcs_eye", 4), ("gcs_verbal", 4), ("gcs_motor", 6), ("gcs_total", 14),
+                           ("gcs_eye", 3), ("gcs_verbal", "NT"), ("gcs_motor", 5)]
+        r = c.post(f"/api/v1/encounters/{eid}/gcs", json={"eye": 5, "verbal": 4, "motor": 6})
+        assert r.status_code == 422 and "eye" in r.json()["detail"]
+
+        for metric, value in (("resp_rate", 30), ("spo2", 90), ("oxygen_supplement", False), ("bp_systolic", 85),
+                              ("pulse_rate", 140), ("consciousness", "V"), ("temperature", 39.5)):
+            c.post(f"/api/v1/encounters/{eid}/observations", json={"metric": metric, "value": value})
+        adult = c.get(f"/api/v1/encounters/{eid}/news2").json()
+        assert adult["total"] >= 7 and adult["risk"] == "high" and adult["warning"] is None
+        c.patch(f"/api/v1/encounters/{eid}", json={"patient": {"estimated_age": 9}})
+        child = c.get(f"/api/v1/encounters/{eid}/news2").json()
+        assert child["total"] is None and child["risk"] is None and "under 16" in child["warning"]

@@ -123,7 +123,7 @@ def test_values_keep_their_kind(store) -> None:
     for metric, value in (("consciousness", "C"), ("oxygen_supplement", True), ("temperature", 39.2),
                           ("resp_rate", 22.0)):
         o = records.NewObservation(metric=metric, value=value, unit="", received_at=11, source="manual")
-        writer.submit(records.insert_manual_observation(eid, o, "test")).result(5)
+        writer.submit(records.insert_manual_observations(eid, [o], "test")).result(5)
     got = {o["metric"]: o["value"] for o in reader.observations(encounter_id=eid)}
     assert got == {"consciousness": "C", "oxygen_supplement": True, "temperature": 39.2, "resp_rate": 22}
     assert type(got["resp_rate"]) is int and type(got["oxygen_supplement"]) is bool
