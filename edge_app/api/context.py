@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from edge_app.daemon.devices import DeviceSupervisor
 
 T = TypeVar("T")
+_LOGGER = logging.getLogger(__name__)
 
 
 class AppContext:
@@ -37,6 +39,13 @@ class AppContext:
     async def read(self, fn: Callable[[], T]) -> T:
         """Run a query on a worker thread (its own read connection), off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(None, fn)
+
+    def audit(self, actor: str, action: str, obj: str | None, detail: dict[str, Any] | None = None) -> None:
+        """Record a read of patient data; it goes in with the next commit and never delays the answer."""
+        from edge_app.store.records import audit_op
+
+        fut = self.writer.submit(audit_op(time.time_ns() // 1_000_000, actor, action, obj, detail))
+        fut.add_done_callback(lambda f: f.exception() and _LOGGER.error("audit row not stored: %s", f.exception()))
 
     def device_list(self) -> list[dict[str, Any]]:
         return [d.describe() for d in self.devices.values()]

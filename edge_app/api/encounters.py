@@ -59,14 +59,18 @@ class EncounterController(Controller):
         return await self._changed(ctx, eid)
 
     @get("/", summary="Encounters, newest first", sync_to_thread=True)
-    def list(self, ctx: AppContext, status: Annotated[str | None, Parameter(
+    def list(self, ctx: AppContext, request: Request[Any, Any, Any], status: Annotated[str | None, Parameter(
             pattern="^(open|handed_over|closed)$")] = None,
              limit: Annotated[int, Parameter(ge=1, le=1000)] = 100) -> list[Encounter]:
-        return [_enc(e) for e in ctx.reader.encounters(status=status, limit=limit)]
+        rows = ctx.reader.encounters(status=status, limit=limit)
+        ctx.audit(actor_of(request), "encounter.list", None, {"encounters": [e["id"] for e in rows]})
+        return [_enc(e) for e in rows]
 
     @get("/{encounter_id:str}", summary="One encounter; its version is the ETag", sync_to_thread=True)
-    def get_one(self, ctx: AppContext, encounter_id: EncounterId) -> Encounter:
-        return _enc(store_call(lambda: ctx.reader.encounter(encounter_id)))
+    def get_one(self, ctx: AppContext, encounter_id: EncounterId, request: Request[Any, Any, Any]) -> Encounter:
+        enc = _enc(store_call(lambda: ctx.reader.encounter(encounter_id)))
+        ctx.audit(actor_of(request), "encounter.read", encounter_id)
+        return enc
 
     @patch("/{encounter_id:str}", summary="Change fields. If-Match: the version you read; 409 (with the current "
                                           "record) only if a field you change was changed since")
@@ -122,5 +126,8 @@ class EncounterController(Controller):
         return msgspec.convert(await self._append(ctx, encounter_id, "notes", item, request), Note)
 
     @get("/{encounter_id:str}/events", summary="Every change to the record, in order", sync_to_thread=True)
-    def events(self, ctx: AppContext, encounter_id: EncounterId) -> list[EncounterEvent]:
-        return [msgspec.convert(e, EncounterEvent) for e in store_call(lambda: ctx.reader.events(encounter_id))]
+    def events(self, ctx: AppContext, encounter_id: EncounterId, request: Request[Any, Any, Any]
+               ) -> list[EncounterEvent]:
+        events = store_call(lambda: ctx.reader.events(encounter_id))
+        ctx.audit(actor_of(request), "encounter.events.read", encounter_id)
+        return [msgspec.convert(e, EncounterEvent) for e in events]

@@ -103,18 +103,20 @@ class EncounterObservationController(Controller):
                          observations=[msgspec.convert(r, Observation) for r in rows])
 
     @get("/observations", summary="Observations of an encounter, in order", sync_to_thread=True)
-    def observations(self, ctx: AppContext, encounter_id: EncounterId,
+    def observations(self, ctx: AppContext, encounter_id: EncounterId, request: Request[Any, Any, Any],
                      metric: Annotated[str | None, Parameter(max_length=32)] = None,
                      after: Annotated[int, Parameter(ge=0, le=2**62, description="only ids above this")] = 0,
                      limit: Annotated[int, Parameter(ge=1, le=10000)] = 1000) -> list[Observation]:
         _known_metric(metric)
         store_call(lambda: ctx.reader.encounter(encounter_id))
         rows = ctx.reader.observations(encounter_id=encounter_id, metric=metric, after=after, limit=limit)
+        ctx.audit(actor_of(request), "observation.list", encounter_id, {"count": len(rows)})
         return [msgspec.convert(r, Observation) for r in rows]
 
     @get("/news2", summary="NEWS2 from the latest value of each parameter", sync_to_thread=True)
-    def news2(self, ctx: AppContext, encounter_id: EncounterId) -> News2:
+    def news2(self, ctx: AppContext, encounter_id: EncounterId, request: Request[Any, Any, Any]) -> News2:
         enc = store_call(lambda: ctx.reader.encounter(encounter_id))
+        ctx.audit(actor_of(request), "news2.read", encounter_id)
         return news2_of(ctx.reader.latest_values(encounter_id), enc["spo2_scale"], age_years(enc["patient"], now_ms()))
 
 
@@ -124,11 +126,12 @@ class ObservationController(Controller):
 
     @get("/", summary="All observations in sequence order; unassigned=true for those with no encounter",
          sync_to_thread=True)
-    def list(self, ctx: AppContext, unassigned: bool = False,
+    def list(self, ctx: AppContext, request: Request[Any, Any, Any], unassigned: bool = False,
              device: Annotated[str | None, Parameter(max_length=32)] = None,
              metric: Annotated[str | None, Parameter(max_length=32)] = None,
              after: Annotated[int, Parameter(ge=0, le=2**62)] = 0,
              limit: Annotated[int, Parameter(ge=1, le=10000)] = 1000) -> list[Observation]:
         _known_metric(metric)
         rows = ctx.reader.observations(unassigned=unassigned, device=device, metric=metric, after=after, limit=limit)
+        ctx.audit(actor_of(request), "observation.list", None, {"count": len(rows), "unassigned": unassigned})
         return [msgspec.convert(r, Observation) for r in rows]

@@ -52,6 +52,9 @@ class SystemController(Controller):
     async def stream(self, ctx: AppContext, request: Request[Any, Any, Any],
                      last_event_id: Annotated[str | None, Parameter(header="Last-Event-ID", max_length=20)] = None
                      ) -> ServerSentEvent:
+        from edge_app.api.common import actor_of
+
+        ctx.audit(actor_of(request), "stream.open", None)
         after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
         reset = after is not None and not ctx.hub.replayable(after)
         if reset:

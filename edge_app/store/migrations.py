@@ -101,6 +101,15 @@ def m002_encounter_events(db: sqlite_utils.Database) -> None:
         db.execute("UPDATE encounters SET record = ?, version = ? WHERE id = ?", (json.dumps(record), version, eid))
 
 
+@migration
+def m003_audit_head(db: sqlite_utils.Database) -> None:
+    db.execute("CREATE TABLE audit_head (one INTEGER PRIMARY KEY CHECK (one = 1), last_id INTEGER NOT NULL, "
+               "hash TEXT NOT NULL)")
+    row = db.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+    if row:
+        db.execute("INSERT INTO audit_head (one, last_id, hash) VALUES (1, ?, ?)", row)
+
+
 def current_version(db: sqlite_utils.Database) -> list[str]:
     """Names of the migrations already applied."""
     if "_migrations" not in db.table_names():

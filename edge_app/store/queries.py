@@ -152,13 +152,18 @@ def integrity_check(db: sqlite_utils.Database) -> list[str]:
 
 
 def verify_audit_chain(db: sqlite_utils.Database) -> tuple[int, int | None]:
-    """(rows checked, id of the first broken link or None)."""
+    """(rows checked, id of the first row changed, removed or reordered, or None when the chain is intact)."""
     prev = GENESIS_HASH
     n = 0
+    last_id = 0
     for rid, at, actor, action, obj, detail, prev_hash, digest in db.execute(
             "SELECT id, at, actor, action, object, detail, prev_hash, hash FROM audit_log ORDER BY id"):
         n += 1
         if prev_hash != prev or audit_hash(prev, at, actor, action, obj, detail) != digest:
             return n, rid
-        prev = digest
+        prev, last_id = digest, rid
+    head = db.execute("SELECT last_id, hash FROM audit_head WHERE one = 1").fetchone() \
+        if "audit_head" in db.table_names() else None
+    if head is not None and (head[0], head[1]) != (last_id, prev):
+        return n, head[0]  # the newest rows were removed (or the head was edited)
     return n, None

@@ -111,8 +111,12 @@ def append_audit(db: sqlite_utils.Database, at: int, actor: str, action: str, ob
     prev = row[0] if row else GENESIS_HASH
     detail_s = json.dumps(detail, sort_keys=True, separators=(",", ":")) if detail is not None else None
     digest = audit_hash(prev, at, actor, action, obj, detail_s)
-    db.execute("INSERT INTO audit_log (at, actor, action, object, detail, prev_hash, hash) VALUES (?,?,?,?,?,?,?)",
-               (at, actor, action, obj, detail_s, prev, digest))
+    cur = db.execute("INSERT INTO audit_log (at, actor, action, object, detail, prev_hash, hash) "
+                     "VALUES (?,?,?,?,?,?,?)", (at, actor, action, obj, detail_s, prev, digest))
+    # The head is kept apart so that deleting the newest rows (which no later link covers) shows too.
+    db.execute("INSERT INTO audit_head (one, last_id, hash) VALUES (1, ?, ?) "
+               "ON CONFLICT(one) DO UPDATE SET last_id = excluded.last_id, hash = excluded.hash",
+               (cur.lastrowid, digest))
 
 
 def audit_hash(prev: str, at: int, actor: str, action: str, obj: str | None, detail: str | None) -> str:

@@ -136,3 +136,37 @@ def test_gcs_with_not_testable_and_news2_for_children(daemon: Daemon) -> None:
         c.patch(f"/api/v1/encounters/{eid}", json={"patient": {"estimated_age": 9}})
         child = c.get(f"/api/v1/encounters/{eid}/news2").json()
         assert child["total"] is None and child["risk"] is None and "under 16" in child["warning"]
+
+
+def test_reads_and_writes_of_patient_data_are_audited(daemon: Daemon, root: Path) -> None:
+    import sqlite3
+
+    from edge_app.store.connection import open_db
+    from edge_app.store.queries import verify_audit_chain
+    from tests.e2e.harness import wait_for
+
+    with daemon.client() as c:
+        eid = c.post("/api/v1/encounters", json={}).json()["id"]
+        c.patch(f"/api/v1/encounters/{eid}", json={"complaint": "fall"})
+        c.get(f"/api/v1/encounters/{eid}")
+        c.get(f"/api/v1/encounters/{eid}/observations")
+        c.get(f"/api/v1/encounters/{eid}/news2")
+        c.get("/api/v1/encounters")
+
+    def actions() -> list[tuple[str, str, str | None]]:
+        con = sqlite3.connect(f"file:{root / 'edge.db'}?mode=ro", uri=True)
+        try:
+            return con.execute("SELECT actor, action, object FROM audit_log ORDER BY id").fetchall()
+        finally:
+            con.close()
+
+    wait_for(lambda: len(actions()) >= 6, 5, "audit rows")
+    got = [(a, o) for _actor, a, o in actions()]
+    assert got[:6] == [("encounter.create", eid), ("encounter.update", eid), ("encounter.read", eid),
+                       ("observation.list", eid), ("news2.read", eid), ("encounter.list", None)]
+    assert all(actor == "local" for actor, _a, _o in actions())
+    db = open_db(root / "edge.db", readonly=True)
+    try:
+        assert verify_audit_chain(db)[1] is None
+    finally:
+        db.close()

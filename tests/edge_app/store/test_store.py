@@ -200,3 +200,19 @@ def test_record_is_the_fold_of_its_events(store) -> None:
     with pytest.raises(encounters.RecordClosed):
         writer.submit(encounters.append_item(eid, "notes", {"text": "late", "time": 43}, 43, "cab")).result(5)
     assert len(reader.events(eid)) == 7  # create, three fields, one append, two status changes
+
+
+@pytest.mark.parametrize("tamper", [
+    "DELETE FROM audit_log WHERE id = 2",
+    "DELETE FROM audit_log WHERE id = (SELECT max(id) FROM audit_log)",
+    "UPDATE audit_log SET at = at + 1 WHERE id = 1",
+    "UPDATE audit_log SET id = 99 WHERE id = 1",
+])
+def test_audit_chain_detects_removed_changed_and_reordered_rows(store, tamper: str) -> None:
+    writer, reader = store
+    eid = writer.submit(encounters.create_encounter(10, "test")).result(5)
+    for i in range(3):
+        writer.submit(records.audit_op(20 + i, "tablet", "encounter.read", eid)).result(5)
+    assert verify_audit_chain(reader.db)[1] is None
+    writer.submit(lambda db: db.execute(tamper)).result(5)
+    assert verify_audit_chain(reader.db)[1] is not None
