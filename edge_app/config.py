@@ -51,6 +51,7 @@ class Config:
     upstream: UpstreamConfig | None = None
     vehicle_id: str = ""
     log_level: str = "info"
+    retention_days: int = 30
     source: Path | None = None
     warnings: tuple[str, ...] = field(default=())
 
@@ -235,6 +236,9 @@ def parse(data: dict[str, Any], path: Path | None, *, warnings: tuple[str, ...] 
     root = _Table(data, "", src)
     storage = _Table(root.get("storage", dict, {}), "storage", src)
     db = storage.get("path", str)
+    retention = storage.get("retention_days", int, 30)
+    if not 1 <= retention <= 3650:
+        raise storage.err("retention_days", f"expected 1 to 3650 days, got {retention}")
     storage.done()
     # Relative paths in a config file are relative to that file, not to wherever a command was run.
     base = path.parent if path else Path(".")
@@ -258,5 +262,6 @@ def parse(data: dict[str, Any], path: Path | None, *, warnings: tuple[str, ...] 
     if socket_path in (db_path, db_path.with_name(db_path.name + "-wal"), db_path.with_name(db_path.name + "-shm")):
         raise api.err("socket", "must not be the database file")
     return Config(db_path=db_path, socket_path=socket_path, listen=listen,
-                  devices=devices, upstream=upstream, vehicle_id=vehicle, log_level=level, source=path,
+                  devices=devices, upstream=upstream, vehicle_id=vehicle, log_level=level, retention_days=retention,
+                  source=path,
                   warnings=warnings)

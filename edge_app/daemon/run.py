@@ -26,6 +26,7 @@ from edge_app.store.writer import Writer
 _LOGGER = logging.getLogger(__name__)
 SHUTDOWN_BUDGET_S = 1.5
 DEVICE_TICK_S = 1.0
+RETENTION_EVERY_S = 3600.0
 
 
 class _Server(uvicorn.Server):
@@ -82,11 +83,13 @@ class Daemon:
                      f" and {cfg.listen[0]}:{cfg.listen[1]}" if cfg.listen else "")
         heartbeat = loop.create_task(self._heartbeat(), name="heartbeat")
         ticker = loop.create_task(self._device_ticker(), name="device-ticker")
+        retention = loop.create_task(self._retention(), name="retention")
         await self.stop_event.wait()
         t0 = time.monotonic()
         sd_notify("STOPPING=1", "STATUS=stopping")
         heartbeat.cancel()
         ticker.cancel()
+        retention.cancel()
         hub.close()
         server.should_exit = True
         await asyncio.gather(*(sup.stop() for sup in ctx.devices.values()))
@@ -122,6 +125,21 @@ class Daemon:
         if line != self._status_line:
             self._status_line = line
             sd_notify(f"STATUS={line}")
+
+    async def _retention(self) -> None:
+        """Purge what retention allows: at start, then hourly."""
+        from edge_app.store.encounters import purge_expired
+
+        assert self.ctx is not None
+        while True:
+            try:
+                purged = await self.ctx.write(purge_expired(now_ms(), self.config.retention_days))
+                if purged:
+                    _LOGGER.info("retention: purged %d encounters closed and acknowledged upstream over %d days ago",
+                                 len(purged), self.config.retention_days)
+            except Exception as exc:
+                _LOGGER.error("retention purge failed: %s", exc)
+            await asyncio.sleep(RETENTION_EVERY_S)
 
     async def _device_ticker(self) -> None:
         assert self.ctx is not None

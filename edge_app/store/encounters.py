@@ -137,3 +137,25 @@ def events_of(db: sqlite_utils.Database, encounter_id: str) -> list[dict[str, An
              "path": r[5], "value": json.loads(r[6])}
             for r in db.execute("SELECT id, version, at, actor, kind, path, value FROM encounter_events "
                                 "WHERE encounter_id = ? ORDER BY id", (encounter_id,))]
+
+
+def purge_expired(now_ms: int, retention_days: int) -> Op:
+    """Delete encounters closed and acknowledged upstream more than retention_days ago, with their
+    observations and events. Nothing unacknowledged is ever purged. Audit rows stay (they hold no
+    patient data, only ids)."""
+
+    def op(db: sqlite_utils.Database) -> list[str]:
+        cutoff = now_ms - retention_days * 86_400_000
+        ids = [r[0] for r in db.execute(
+            "SELECT id FROM encounters WHERE status = 'closed' AND upstream_acked_at IS NOT NULL "
+            "AND upstream_acked_at < ? AND updated_at < ?", (cutoff, cutoff))]
+        for eid in ids:
+            db.execute("DELETE FROM observations WHERE encounter_id = ?", (eid,))
+            db.execute("DELETE FROM encounter_events WHERE encounter_id = ?", (eid,))
+            db.execute("DELETE FROM encounters WHERE id = ?", (eid,))
+        if ids:
+            append_audit(db, now_ms, "retention", "encounter.purge", None, {"encounters": ids,
+                                                                             "retention_days": retention_days})
+        return ids
+
+    return op

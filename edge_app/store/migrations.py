@@ -110,6 +110,12 @@ def m003_audit_head(db: sqlite_utils.Database) -> None:
         db.execute("INSERT INTO audit_head (one, last_id, hash) VALUES (1, ?, ?)", row)
 
 
+@migration
+def m004_upstream_ack(db: sqlite_utils.Database) -> None:
+    # Set by the uplink when the target confirmed the record; only acknowledged records may ever be purged.
+    db.execute("ALTER TABLE encounters ADD COLUMN upstream_acked_at INTEGER")
+
+
 def current_version(db: sqlite_utils.Database) -> list[str]:
     """Names of the migrations already applied."""
     if "_migrations" not in db.table_names():

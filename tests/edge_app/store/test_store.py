@@ -216,3 +216,25 @@ def test_audit_chain_detects_removed_changed_and_reordered_rows(store, tamper: s
     assert verify_audit_chain(reader.db)[1] is None
     writer.submit(lambda db: db.execute(tamper)).result(5)
     assert verify_audit_chain(reader.db)[1] is not None
+
+
+def test_retention_purges_only_closed_and_acknowledged_records(store) -> None:
+    writer, reader = store
+    day = 86_400_000
+    now = 100 * day
+    ids = {}
+    for name, status, acked in (("acked", "closed", True), ("unacked", "closed", False), ("open", "open", True)):
+        eid = writer.submit(encounters.create_encounter(1 * day, "test", name)).result(5)
+        writer.submit(records.insert_manual_observations(eid, [obs(t=day + 1)], "test")).result(5)
+        if status == "closed":
+            writer.submit(encounters.change_encounter(eid, {"status": "closed"}, 2 * day, "test")).result(5)
+        if acked:
+            writer.submit(lambda db, e=eid: db.execute("UPDATE encounters SET upstream_acked_at = ? WHERE id = ?",
+                                                       (3 * day, e))).result(5)
+        ids[name] = eid
+    assert writer.submit(encounters.purge_expired(now, 30)).result(5) == [ids["acked"]]
+    assert {e["incident_ref"] for e in reader.encounters()} == {"unacked", "open"}
+    assert reader.observations(encounter_id=ids["acked"]) == []
+    assert len(reader.observations(encounter_id=ids["unacked"])) == 1
+    assert writer.submit(encounters.purge_expired(now, 30)).result(5) == []
+    assert verify_audit_chain(reader.db)[1] is None
