@@ -31,6 +31,7 @@ class AppContext:
         self.hub = hub
         self.devices: dict[str, DeviceSupervisor] = {}
         self.started_ms = time.time_ns() // 1_000_000
+        self._news2_last: dict[str, Any] = {}
 
     async def write(self, op: Callable[[sqlite_utils.Database], T]) -> T:
         """Run a write op through the writer; returns once it is committed."""
@@ -46,6 +47,30 @@ class AppContext:
 
         fut = self.writer.submit(audit_op(time.time_ns() // 1_000_000, actor, action, obj, detail))
         fut.add_done_callback(lambda f: f.exception() and _LOGGER.error("audit row not stored: %s", f.exception()))
+
+    async def publish_news2(self, encounter_id: str | None = None) -> None:
+        """Recompute NEWS2 (of the active encounter by default) and push it on the stream if it changed."""
+        from edge_app.api.observations import age_years, news2_of
+
+        def compute() -> tuple[str, dict[str, Any]] | None:
+            eid = encounter_id or self.reader.active_encounter_id()
+            if eid is None:
+                return None
+            enc = self.reader.encounter(eid)
+            result = news2_of(self.reader.latest_values(eid), enc["spo2_scale"],
+                              age_years(enc["patient"], time.time_ns() // 1_000_000))
+            import msgspec
+
+            return eid, msgspec.to_builtins(result)
+
+        got = await self.read(compute)
+        if got is None:
+            return
+        eid, doc = got
+        key = {k: v for k, v in doc.items() if k != "inputs"}
+        if self._news2_last.get(eid) != key:
+            self._news2_last[eid] = key
+            self.hub.publish("news2", {"encounter_id": eid, **doc})
 
     def device_list(self) -> list[dict[str, Any]]:
         return [d.describe() for d in self.devices.values()]

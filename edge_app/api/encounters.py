@@ -81,6 +81,8 @@ class EncounterController(Controller):
         await store_write(lambda: ctx.write(encounters.change_encounter(encounter_id, changes, now_ms(),
                                                                         actor_of(request), version)),
                           lambda: ctx.reader.encounter(encounter_id))
+        if {"spo2_scale", "patient.date_of_birth", "patient.estimated_age"} & set(changes):
+            await ctx.publish_news2(encounter_id)
         return await self._changed(ctx, encounter_id)
 
     @post("/{encounter_id:str}/times/{which:str}", status_code=200,

@@ -77,6 +77,7 @@ class EncounterObservationController(Controller):
         [oid] = await store_write(lambda: ctx.write(records.insert_manual_observations(encounter_id, [new], actor)))
         obs = await ctx.read(lambda: ctx.reader.observation(oid))
         ctx.hub.publish("observation", obs)
+        await ctx.publish_news2(encounter_id)
         return msgspec.convert(obs, Observation)
 
     @post("/gcs", status_code=201, summary="Record a Glasgow Coma Scale: eye, verbal, motor (each a score or \"NT\")")
@@ -99,6 +100,7 @@ class EncounterObservationController(Controller):
         rows = [await ctx.read(lambda i=i: ctx.reader.observation(i)) for i in ids]  # type: ignore[misc]
         for row in rows:
             ctx.hub.publish("observation", row)
+        await ctx.publish_news2(encounter_id)
         return GcsResult(total=gcs.total, text=gcs.describe(),
                          observations=[msgspec.convert(r, Observation) for r in rows])
 

@@ -147,6 +147,11 @@ class Daemon:
             await asyncio.sleep(DEVICE_TICK_S)
             for sup in self.ctx.devices.values():
                 sup.publish_if_changed()
+            if self.ctx.devices:
+                try:
+                    await self.ctx.publish_news2()  # device readings move the active encounter's score
+                except Exception as exc:
+                    _LOGGER.warning("NEWS2 update failed: %s", exc)
 
     async def _heartbeat(self) -> None:
         """WATCHDOG=1 only while the loop runs (this task) and the writer answers within the interval."""

@@ -170,3 +170,38 @@ def test_reads_and_writes_of_patient_data_are_audited(daemon: Daemon, root: Path
         assert verify_audit_chain(db)[1] is None
     finally:
         db.close()
+
+
+def test_news2_is_pushed_on_the_stream_when_an_input_changes(daemon: Daemon) -> None:
+    import asyncio
+
+    import httpx
+
+    from edge_app.client import sse_events
+
+    with daemon.client() as c:
+        eid = c.post("/api/v1/encounters", json={}).json()["id"]
+
+    async def watch() -> list[dict]:
+        got: list[dict] = []
+        async with httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(daemon.socket)),
+                                     base_url="http://x") as client:
+            async def enter() -> None:
+                await asyncio.sleep(0.3)
+                for metric, value in (("resp_rate", 22), ("consciousness", "C")):
+                    await client.post(f"/api/v1/encounters/{eid}/observations", json={"metric": metric, "value": value})
+                await client.patch(f"/api/v1/encounters/{eid}", json={"spo2_scale": 2})
+
+            task = asyncio.create_task(enter())
+            async for kind, data, _ in sse_events(client):
+                if kind == "news2":
+                    got.append(data)
+                    if len(got) == 3:
+                        break
+            await task
+        return got
+
+    got = asyncio.run(asyncio.wait_for(watch(), 15))
+    assert [g["parameters"]["resp_rate"] for g in got] == [2, 2, 2]
+    assert [g["parameters"]["consciousness"] for g in got] == [None, 3, 3]
+    assert [g["scale"] for g in got] == [1, 1, 2] and all(g["encounter_id"] == eid for g in got)
