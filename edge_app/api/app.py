@@ -14,6 +14,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from edge_app import __version__
 from edge_app.api.context import AppContext
 from edge_app.api.encounters import EncounterController
+from edge_app.api.handover import HandoverController
 from edge_app.api.observations import EncounterObservationController, ObservationController
 from edge_app.api.system import SystemController, healthz
 from edge_app.errors import StoreError
@@ -58,7 +59,7 @@ def create_app(ctx: AppContext) -> Litestar:
     """The API over one daemon's context."""
     return Litestar(
         route_handlers=[healthz, EncounterController, EncounterObservationController, ObservationController,
-                        SystemController],
+                        HandoverController, SystemController],
         dependencies={"ctx": Provide(lambda: ctx, sync_to_thread=False)},
         exception_handlers={HTTPException: _http_error, StoreError: _store_error,
                             UnicodeDecodeError: _bad_encoding, Exception: _crash},

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-NT = "NT"
+NT: Literal["NT"] = "NT"
 Score = int | Literal["NT"]
 COMPONENTS = ("eye", "verbal", "motor")
-RANGES: dict[str, tuple[int, int]] = {"eye": (1, 4), "verbal": (1, 5), "motor": (1, 6)}
+# "total" is checked like a component so a stored gcs_total row gets the same rules and messages.
+RANGES: dict[str, tuple[int, int]] = {"eye": (1, 4), "verbal": (1, 5), "motor": (1, 6), "total": (3, 15)}
 LETTERS = {"eye": "E", "verbal": "V", "motor": "M"}
-TOTAL_RANGE = (3, 15)
 
 
 class GcsError(ValueError):
@@ -26,7 +26,7 @@ class GcsError(ValueError):
 def component(name: str, value: object) -> Score:
     """Check one component: an int in its range or "NT" (any case); ValueError names the component."""
     if name not in RANGES:
-        raise GcsError(f"unknown GCS component {name!r} (eye, verbal or motor)")
+        raise GcsError(f"unknown GCS component {name!r} (eye, verbal, motor or total)")
     low, high = RANGES[name]
     if isinstance(value, str):
         text = value.strip()
@@ -102,10 +102,13 @@ ASSESSMENT_WINDOW_MS = 120_000
 GCS_METRICS = {"gcs_eye": "eye", "gcs_verbal": "verbal", "gcs_motor": "motor"}
 
 
-def assessments(rows: Iterable[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+Row = TypeVar("Row", bound=Mapping[str, Any])
+
+
+def assessments(rows: Iterable[Row]) -> list[list[Row]]:
     """Group stored gcs_* observations into assessments: within 2 min of the first, no component twice."""
-    groups: list[list[Mapping[str, Any]]] = []
-    current: list[Mapping[str, Any]] = []
+    groups: list[list[Row]] = []
+    current: list[Row] = []
     for r in sorted((r for r in rows if r["metric"] in (*GCS_METRICS, "gcs_total")),
                     key=lambda r: (r["received_at"], r["id"])):
         if current and (r["metric"] in {c["metric"] for c in current}

@@ -115,6 +115,11 @@ class Reader:
             (encounter_id,)).fetchall()
         return {r[2]: observation_row(r) for r in rows}
 
+    def devices(self) -> list[dict[str, Any]]:
+        """Every device ever configured (name, protocol, port, info)."""
+        return [{"name": r[0], "protocol": r[1], "port": r[2], "info": json.loads(r[3]) if r[3] else {}}
+                for r in self.db.execute("SELECT name, protocol, port, info FROM devices ORDER BY name")]
+
     def counts(self) -> dict[str, int]:
         """Headline numbers for status lines."""
         q = self.db.execute

@@ -1,0 +1,93 @@
+"""Handover documents: ATMIST and the written summary as text, and the record as a FHIR R4 Bundle."""
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, MediaType, Request, Response, get
+from litestar.params import Parameter
+
+from edge_app.api.common import EncounterId, actor_of, now_ms, store_call
+from edge_app.api.context import AppContext
+from edge_app.api.observations import age_years, news2_of
+from edge_app.store.queries import Reader
+
+# ids in a bundle are uuid5s under this namespace, from row ids and fixed words, never patient data
+ID_NAMESPACE = uuid.UUID("5f0d7c3e-2a51-4c6b-9e7a-0c1d2e3f4a5b")
+NEWS2_METRICS = {"resp_rate", "spo2", "oxygen_supplement", "bp_systolic", "heart_rate", "pulse_rate",
+                 "consciousness", "temperature"}
+
+
+def all_observations(reader: Reader, encounter_id: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    after = 0
+    while page := reader.observations(encounter_id=encounter_id, after=after, limit=10_000):
+        out += page
+        after = page[-1]["id"]
+    return out
+
+
+def news2_trend(observations: list[dict[str, Any]], scale: int, age: int | None) -> list[tuple[int, int]]:
+    """(time, total) each time the NEWS2 total changed, replaying the observations in time order."""
+    latest: dict[str, dict[str, Any]] = {}
+    trend: list[tuple[int, int]] = []
+    for o in sorted(observations, key=lambda o: (o["received_at"], o["id"])):
+        if o["metric"] not in NEWS2_METRICS:
+            continue
+        latest[o["metric"]] = o
+        total = news2_of(latest, scale, age).total
+        if total is not None and (not trend or trend[-1][1] != total):
+            trend.append((o["received_at"], total))
+    return trend
+
+
+def handover_inputs(reader: Reader, encounter_id: str, now: int) -> dict[str, Any]:
+    """Everything the handover documents are made from, read in one go."""
+    record = reader.encounter(encounter_id)
+    observations = all_observations(reader, encounter_id)
+    age = age_years(record["patient"], now)
+    latest = reader.latest_values(encounter_id)
+    news2 = msgspec.to_builtins(news2_of(latest, record["spo2_scale"], age))
+    return {"record": record, "latest": latest, "news2": news2, "observations": observations,
+            "news2_trend": news2_trend(observations, record["spo2_scale"], age)}
+
+
+def fhir_bundle(reader: Reader, encounter_id: str, now: int) -> dict[str, Any]:
+    from edge_app.clinical.fhir import encounter_bundle
+
+    record = reader.encounter(encounter_id)
+    observations = all_observations(reader, encounter_id)
+    used = {o["device"] for o in observations if o["device"]}
+    devices = [d for d in reader.devices() if d["name"] in used]
+    return encounter_bundle(record, observations, devices, now_ms=now,
+                            id_for=lambda key: str(uuid.uuid5(ID_NAMESPACE, f"{encounter_id}/{key}")))
+
+
+def handover_text(reader: Reader, encounter_id: str, fmt: str, now: int) -> str:
+    from edge_app.clinical import handover
+
+    inputs = handover_inputs(reader, encounter_id, now)
+    render = handover.atmist if fmt == "atmist" else handover.summary
+    return render(inputs["record"], inputs["latest"], inputs["news2"], inputs["news2_trend"], inputs["observations"],
+                  now_ms=now)
+
+
+class HandoverController(Controller):
+    path = "/api/v1/encounters/{encounter_id:str}"
+    tags = ["handover"]
+
+    @get("/fhir", summary="The record as a FHIR R4 transaction Bundle (PUT by client-assigned UUIDs)",
+         sync_to_thread=True, media_type="application/fhir+json")
+    def fhir(self, ctx: AppContext, encounter_id: EncounterId, request: Request[Any, Any, Any]) -> Response[bytes]:
+        bundle = store_call(lambda: fhir_bundle(ctx.reader, encounter_id, now_ms()))
+        ctx.audit(actor_of(request), "encounter.export", encounter_id, {"format": "fhir"})
+        return Response(msgspec.json.encode(bundle), media_type="application/fhir+json")
+
+    @get("/handover", summary="Handover as text: ATMIST to read aloud, or the full written summary",
+         sync_to_thread=True, media_type=MediaType.TEXT)
+    def handover(self, ctx: AppContext, encounter_id: EncounterId, request: Request[Any, Any, Any],
+                 format: Annotated[Literal["atmist", "summary"], Parameter(query="format")] = "atmist") -> str:
+        text = store_call(lambda: handover_text(ctx.reader, encounter_id, format, now_ms()))
+        ctx.audit(actor_of(request), "encounter.export", encounter_id, {"format": format})
+        return text

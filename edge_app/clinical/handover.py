@@ -1,0 +1,315 @@
+"""Handover text: ATMIST to read aloud at the hospital, and a fuller written summary.
+
+Pure: the record, latest values, NEWS2 and observations in; plain text out. ``now_ms`` is passed in
+(no clock reads) so "4 min ago" and ages are reproducible. Times print as HH:MM UTC, because the box
+stores UTC and a clock change must not make a handover ambiguous; a time on another day than
+``now_ms`` also shows its date. Anything missing says "not recorded" instead of vanishing: a gap
+read aloud is a prompt to ask, a gap left out is invisible.
+
+ATMIST (Age and sex, Time, Mechanism, Injuries, Signs incl. vital signs and GCS, Treatment) is the
+pre-alert and handover structure NICE recommends for major trauma (NG39, as taught by RCEMLearning's
+"ATMISTER" module); for medical patients the complaint stands in for mechanism and injuries.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from edge_app.clinical.fhir import blood_pressure_pairs
+from edge_app.clinical.fhir_codes import ACVPU_CODES
+from edge_app.clinical.gcs import GCS_METRICS, LETTERS, assessments, describe
+from edge_app.clinical.nhs import format_nhs_number, valid_nhs_number
+
+NR = "not recorded"
+TIME_LABELS = (("call", "call"), ("mobile", "mobile"), ("at_scene", "at scene"), ("at_patient", "at patient"),
+               ("left_scene", "left scene"), ("at_hospital", "at hospital"), ("handover", "handover"),
+               ("clear", "clear"))
+# (metric, spoken label, unit as said aloud); order is the order a clinician reads observations.
+SIGNS = (("resp_rate", "RR", "/min"), ("spo2", "SpO2", "%"), ("bp", "BP", " mmHg"), ("pulse", "HR", "/min"),
+         ("consciousness", "ACVPU", ""), ("temperature", "Temp", " °C"), ("glucose", "Glucose", " mmol/L"),
+         ("pain_score", "Pain", "/10"))
+OPTIONAL = (("etco2", "EtCO2", " mmHg"),)
+TABLE = (("heart_rate", "HR", "/min"), ("pulse_rate", "Pulse", "/min"), ("spo2", "SpO2", "%"),
+         ("resp_rate", "RR", "/min"), ("bp_systolic", "BP sys", "mmHg"), ("bp_diastolic", "BP dia", "mmHg"),
+         ("bp_mean", "BP mean", "mmHg"), ("ibp_systolic", "Art sys", "mmHg"),
+         ("ibp_diastolic", "Art dia", "mmHg"), ("ibp_mean", "Art mean", "mmHg"),
+         ("temperature", "Temp", "°C"), ("etco2", "EtCO2", "mmHg"),
+         ("glucose", "Glucose", "mmol/L"), ("pain_score", "Pain", "/10"), ("perfusion_index", "PI", "%"),
+         ("rr_interval", "R-R", "s"), ("energy_expended", "Energy", "kJ"), ("consciousness", "ACVPU", ""),
+         ("oxygen_supplement", "Oxygen", ""))
+NEWS2_LABELS = {"resp_rate": "RR", "spo2": "SpO2", "oxygen_supplement": "air/oxygen",
+                "bp_systolic": "systolic BP", "pulse": "pulse", "consciousness": "ACVPU",
+                "temperature": "temperature"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _dt(ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=int(ms))
+
+
+def hhmm(ms: int | None, now_ms: int) -> str:
+    """A time as "10:42 UTC", with its date when not on now's UTC day; "not recorded" for None."""
+    if ms is None:
+        return NR
+    t = _dt(ms)
+    return f"{t:%H:%M} UTC" if t.date() == _dt(now_ms).date() else f"{t:%Y-%m-%d %H:%M} UTC"
+
+
+def ago(ms: int, now_ms: int) -> str:
+    """How long before now: "just now", "4 min ago", "1 h 05 min ago"."""
+    seconds = (now_ms - ms) // 1000
+    if seconds < 0:
+        # A reading stamped after "now" means a clock is wrong: say when, not a negative age.
+        return f"at {hhmm(ms, now_ms)}"
+    if seconds < 60:
+        return "just now"
+    minutes = seconds // 60
+    return f"{minutes} min ago" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min ago"
+
+
+def num(x: Any) -> str:
+    """A value as spoken: 104, 39.2, 0.55 (no trailing ".0")."""
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return str(x)
+    return str(int(x)) if float(x).is_integer() else f"{round(float(x), 2):g}"
+
+
+def age_text(patient: dict[str, Any], now_ms: int) -> str:
+    """Age from date of birth at now ("67", "14 months", "9 days"), else "~60 (estimated)"."""
+    dob_text = patient.get("date_of_birth")
+    if dob_text:
+        try:
+            dob = date.fromisoformat(dob_text)
+        except ValueError:
+            return "not recorded (date of birth unreadable)"
+        today = _dt(now_ms).date()
+        if dob > today:
+            return "not recorded (date of birth is in the future)"
+        years = today.year - dob.year - ((today.month, today.day) < (dob.month, dob.day))
+        if years >= 2:
+            return str(years)
+        months = (today.year - dob.year) * 12 + today.month - dob.month - (today.day < dob.day)
+        return f"{months} months" if months >= 1 else f"{(today - dob).days} days"
+    if patient.get("estimated_age") is not None:
+        return f"~{num(patient['estimated_age'])} (estimated)"
+    return NR
+
+
+def _sex(patient: dict[str, Any]) -> str:
+    return patient.get("sex") or f"sex {NR}"
+
+
+def _value(metric: str, value: Any, short: bool = False) -> str:
+    if metric == "consciousness":
+        letter = str(value).upper()
+        return letter if short or letter not in ACVPU_CODES else ACVPU_CODES[letter][2]
+    if metric == "oxygen_supplement":
+        return ("O2" if value else "air") if short else ("on oxygen" if value else "on air")
+    return num(value)
+
+
+def _gcs_at(observations: Iterable[dict[str, Any]]) -> list[tuple[int, str, bool]]:
+    """Every GCS assessment, oldest first: (time of its last entry, text, complete)."""
+    out = []
+    for found in assessments(observations):
+        values = {r["metric"]: r["value"] for r in found}
+        at = max(r["received_at"] for r in found)
+        parts = [values.get(m) for m in GCS_METRICS]
+        if all(p is not None for p in parts):
+            try:
+                out.append((at, describe(*parts), True))
+            except ValueError as exc:
+                out.append((at, f"GCS entry unreadable: {exc}", False))
+        elif values.get("gcs_total") is not None:
+            out.append((at, f"GCS {values['gcs_total']} (components {NR})", True))
+        else:
+            have = " ".join(f"{LETTERS[name]}{values[m]}" for m, name in GCS_METRICS.items() if m in values)
+            out.append((at, f"GCS {have} (incomplete)", False))
+    return out
+
+
+def _gcs_sign(observations: list[dict[str, Any]], now_ms: int) -> str:
+    found = _gcs_at(observations)
+    complete = [g for g in found if g[2]]
+    if not found:
+        return f"GCS {NR}"
+    if not complete:
+        return f"{found[-1][1]} ({ago(found[-1][0], now_ms)})"
+    at, text, _ = complete[-1]
+    line = f"{text} ({ago(at, now_ms)})"
+    # A later partial entry is said too, so a change is not hidden behind the last complete score.
+    if found[-1][0] > at:
+        line += f"; since then {found[-1][1]} ({ago(found[-1][0], now_ms)})"
+    return line
+
+
+def _news2_line(news2: dict[str, Any] | None, trend: list[tuple[int, int]], now_ms: int) -> str:
+    if news2 is None:
+        return "NEWS2 not available"
+    scale = " (SpO2 scale 2)" if news2.get("scale") == 2 else ""
+    total = news2.get("total")
+    if total is None and news2.get("warning"):
+        # e.g. under 16: the API gives no number on purpose; say why rather than "incomplete".
+        return f"NEWS2 not scored: {news2['warning']}"
+    if total is None:
+        missing = ", ".join(NEWS2_LABELS.get(m, m) for m in news2.get("missing") or [])
+        return f"NEWS2 incomplete{scale}: {missing or 'parameters'} {NR}"
+    text = f"NEWS2 {total} {news2.get('risk') or ''}".rstrip() + scale
+    points = sorted((t, s) for t, s in trend if s is not None)
+    if points:
+        (t0, s0), totals = points[0], [s for _, s in points]
+        if s0 != total:
+            text += f" (was {s0} at {hhmm(t0, now_ms)})"
+        elif min(totals) == max(totals) == total:
+            text += f" (unchanged since {hhmm(t0, now_ms)})"
+        else:
+            text += f" (first {s0} at {hhmm(t0, now_ms)}; range {min(totals)}-{max(totals)})"
+    return text
+
+
+def _bp_sign(latest: dict[str, dict[str, Any]], observations: list[dict[str, Any]], label: str, unit: str,
+             now_ms: int) -> str:
+    # Only a systolic and diastolic taken together make "120/80"; the latest of each may not be.
+    pairs, _ = blood_pressure_pairs([o for o in observations
+                                     if o["metric"] in ("bp_systolic", "bp_diastolic")])
+    pair = pairs[-1] if pairs else None
+    sys_ = latest.get("bp_systolic")
+    if pair and (sys_ is None or sys_["received_at"] <= pair[0]["received_at"]):
+        reading = f"{num(pair[0]['value'])}/{num(pair[1]['value'])}"
+        return f"{label} {reading}{unit} ({ago(pair[0]['received_at'], now_ms)})"
+    if sys_ is None:
+        return f"{label} {NR}"
+    line = f"{label} {num(sys_['value'])} systolic{unit} ({ago(sys_['received_at'], now_ms)}; diastolic {NR}"
+    if pair:
+        reading = f"{num(pair[0]['value'])}/{num(pair[1]['value'])}"
+        line += f"; last full {reading} at {hhmm(pair[0]['received_at'], now_ms)}"
+    return line + ")"
+
+
+def _sign(metric: str, label: str, unit: str, latest: dict[str, dict[str, Any]],
+          observations: list[dict[str, Any]], now_ms: int) -> str:
+    if metric == "pulse":
+        metric, label = ("heart_rate", "HR") if "heart_rate" in latest else ("pulse_rate", "Pulse")
+    if metric == "bp":
+        return _bp_sign(latest, observations, label, unit, now_ms)
+    row = latest.get(metric)
+    if row is None:
+        return f"{label} {NR}"
+    text = f"{label} {_value(metric, row['value'])}{unit}"
+    if metric == "spo2":
+        o2 = latest.get("oxygen_supplement")
+        text += f" {_value('oxygen_supplement', o2['value'])}" if o2 else f" (air/oxygen {NR})"
+    return f"{text} ({ago(row['received_at'], now_ms)})"
+
+
+def _medication(m: dict[str, Any], now_ms: int) -> str:
+    who = f" (by {m['given_by']})" if m.get("given_by") else ""
+    return f"{m['drug']} {num(m['dose'])} {m['unit']} {m['route']} at {hhmm(m['time'], now_ms)}{who}"
+
+
+def _intervention(i: dict[str, Any], now_ms: int) -> str:
+    who = f" (by {i['by']})" if i.get("by") else ""
+    return f"{i['what']} at {hhmm(i['time'], now_ms)}{who}"
+
+
+def _by_time(items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    return sorted(items or [], key=lambda x: (x["time"], x["id"]))
+
+
+def atmist(record: dict[str, Any], latest: dict[str, dict[str, Any]], news2: dict[str, Any] | None,
+           news2_trend: list[tuple[int, int]], observations: list[dict[str, Any]], *, now_ms: int) -> str:
+    """ATMIST as a paramedic reads it aloud; news2_trend is (time_ms, total) pairs."""
+    patient = record.get("patient") or {}
+    times = record.get("times") or {}
+    lines = [f"A  Age {age_text(patient, now_ms)}, {_sex(patient)}"]
+    # Call and at-patient are always said (the two a receiving team asks for); the rest when recorded.
+    key_times = [f"{'time of call' if name == 'call' else label} {hhmm(times.get(name), now_ms)}"
+                 for name, label in TIME_LABELS
+                 if name in ("call", "at_patient") or times.get(name) is not None]
+    lines.append("T  " + "; ".join(key_times))
+    lines.append(f"M  Mechanism/complaint: {record.get('complaint') or NR}")
+    lines.append(f"I  Injuries: {record.get('injuries') or 'none recorded'}")
+    signs = [_sign(m, label, unit, latest, observations, now_ms) for m, label, unit in SIGNS]
+    signs += [_sign(m, label, unit, latest, observations, now_ms)
+              for m, label, unit in OPTIONAL if m in latest]
+    signs.append(_gcs_sign(observations, now_ms))
+    signs.append(_news2_line(news2, news2_trend, now_ms))
+    lines.append("S  " + "\n   ".join(signs))
+    # Drugs and interventions in the order they happened, as the story is told.
+    given = [(m["time"], 0, m["id"], _medication(m, now_ms)) for m in record.get("medications_given") or []]
+    given += [(i["time"], 1, i["id"], _intervention(i, now_ms)) for i in record.get("interventions") or []]
+    treatment = [text for *_, text in sorted(given)]
+    lines.append("T  " + ("\n   ".join(treatment) if treatment
+                          else "no medications or interventions recorded"))
+    return "\n".join(lines) + "\n"
+
+
+def _trend_rows(observations: list[dict[str, Any]], now_ms: int) -> list[str]:
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for o in sorted(observations, key=lambda o: (o["received_at"], o["id"])):
+        if o["metric"] not in (*GCS_METRICS, "gcs_total"):
+            rows.setdefault(o["metric"], []).append(o)
+    known = [m for m, _, _ in TABLE]
+    order = [(m, label, unit) for m, label, unit in TABLE if m in rows]
+    order += [(m, m, rows[m][0].get("unit") or "") for m in sorted(rows) if m not in known]
+    out = [f"  {'':<8}{'unit':<7}{'n':>4}  {'first':<18}{'min':>7}{'max':>7}  latest"]
+    for metric, label, unit in order:
+        seen = rows[metric]
+        first, last = seen[0], seen[-1]
+        numbers = [o["value"] for o in seen
+                   if isinstance(o["value"], int | float) and not isinstance(o["value"], bool)]
+        low, high = (num(min(numbers)), num(max(numbers))) if len(numbers) == len(seen) else ("-", "-")
+        at = f"{_value(metric, first['value'], True)} @ {hhmm(first['received_at'], now_ms)[:-4]}"
+        out.append(f"  {label:<8}{unit:<7}{len(seen):>4}  {at:<18}{low:>7}{high:>7}  "
+                   f"{_value(metric, last['value'], True)} @ {hhmm(last['received_at'], now_ms)[:-4]}")
+    return out if order else [f"  none {NR}"]
+
+
+def summary(record: dict[str, Any], latest: dict[str, dict[str, Any]], news2: dict[str, Any] | None,
+            news2_trend: list[tuple[int, int]], observations: list[dict[str, Any]], *, now_ms: int) -> str:
+    """The written handover: patient, all times, NEWS2 and its trend, observation trends, treatment, notes."""
+    p = record.get("patient") or {}
+    times = record.get("times") or {}
+    nhs = p.get("nhs_number")
+    nhs_text = (NR if not nhs else format_nhs_number(nhs) if valid_nhs_number(nhs)
+                else f"{nhs} (fails the check digit)")
+    status = str(record.get("status", NR)).replace("_", " ")
+    out = [f"HANDOVER SUMMARY  incident {record.get('incident_ref') or NR}  status {status}",
+           f"Generated {hhmm(now_ms, now_ms)}; all times UTC", "",
+           "PATIENT",
+           f"  Name: {p.get('name') or NR}",
+           f"  Date of birth: {p.get('date_of_birth') or NR}; age {age_text(p, now_ms)}",
+           f"  Sex: {p.get('sex') or NR}",
+           f"  NHS number: {nhs_text}",
+           f"  Allergies: {', '.join(p.get('allergies') or []) or 'none recorded'}",
+           f"  Regular medications: {', '.join(p.get('medications') or []) or 'none recorded'}",
+           f"  History: {p.get('history') or NR}", "", "TIMES"]
+    out += [f"  {label.capitalize() + ':':<13}{hhmm(times.get(name), now_ms)}" for name, label in TIME_LABELS]
+    out += ["", "PRESENTATION", f"  Complaint: {record.get('complaint') or NR}",
+            f"  Injuries: {record.get('injuries') or 'none recorded'}", "", "NEWS2",
+            f"  {_news2_line(news2, news2_trend, now_ms)}"]
+    if news2 is not None:
+        params = news2.get("parameters") or {}
+        scored = ", ".join(f"{NEWS2_LABELS.get(k, k)} {v if v is not None else '-'}"
+                           for k, v in params.items())
+        out.append(f"  Parameter scores: {scored or NR}")
+        if news2.get("response"):
+            out.append(f"  Response: {news2['response']}")
+    trend = sorted((t, s) for t, s in news2_trend if s is not None)
+    out.append("  Trend: " + ("; ".join(f"{s} at {hhmm(t, now_ms)}" for t, s in trend) if trend else NR))
+    out += ["", "OBSERVATIONS (first, min, max, latest; times UTC)", *_trend_rows(observations, now_ms)]
+    gcs = _gcs_at(observations)
+    out += ["", "GCS", *([f"  {hhmm(t, now_ms)}  {text}" for t, text, _ in gcs] or [f"  {NR}"])]
+    meds = _by_time(record.get("medications_given"))
+    out += ["", "MEDICATIONS GIVEN",
+            *([f"  {_medication(m, now_ms)}; entered by {m.get('entered_by') or NR}" for m in meds]
+              or ["  none recorded"])]
+    acts = _by_time(record.get("interventions"))
+    out += ["", "INTERVENTIONS",
+            *([f"  {_intervention(i, now_ms)}; entered by {i.get('entered_by') or NR}" for i in acts]
+              or ["  none recorded"])]
+    notes = _by_time(record.get("notes"))
+    out += ["", "NOTES", *([f"  {hhmm(n['time'], now_ms)}  {n['text']} ({n.get('entered_by') or NR})"
+                            for n in notes] or ["  none recorded"])]
+    return "\n".join(out) + "\n"
