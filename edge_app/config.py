@@ -69,7 +69,15 @@ def locate(explicit: str | os.PathLike[str] | None = None) -> tuple[Path, bool]:
 def load(explicit: str | os.PathLike[str] | None = None) -> Config:
     """Load and validate the config; ConfigError names the file and the key on any problem."""
     path, asked = locate(explicit)
-    if not path.exists():
+    try:
+        path.stat()
+        present = True
+    except FileNotFoundError:
+        present = False
+    except OSError as exc:
+        # e.g. /etc/edge-app made 0750 root before its group was set: not the same as "no config at all".
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if not present:
         if asked:
             raise ConfigError(f"{path}: config file not found")
         # A box with no config file yet still runs (manual records, no monitors): say so, don't fail.
@@ -129,18 +137,23 @@ def _kind(value: Any) -> str:
             dict: "a table"}.get(type(value), type(value).__name__)
 
 
-def _default_db() -> Path:
+SYSTEM_STATE = Path("/var/lib/edge-app")
+SYSTEM_RUNTIME = Path("/run/edge-app")
+
+
+def _default_db(system: bool) -> Path:
     state = os.environ.get("STATE_DIRECTORY")
     if state:
         return Path(state.split(":")[0]) / "edge.db"
-    return Path(".edge-app") / "edge.db"
+    # A technician's shell reading the installed config must find what the service (StateDirectory=) uses.
+    return SYSTEM_STATE / "edge.db" if system else Path(".edge-app") / "edge.db"
 
 
-def _default_socket(db_path: Path) -> Path:
+def _default_socket(db_path: Path, system: bool) -> Path:
     runtime = os.environ.get("RUNTIME_DIRECTORY")
     if runtime:
         return Path(runtime.split(":")[0]) / "api.sock"
-    return db_path.parent / "api.sock"
+    return SYSTEM_RUNTIME / "api.sock" if system else db_path.parent / "api.sock"
 
 
 def _host_port(t: _Table, key: str) -> tuple[str, int] | None:
@@ -242,7 +255,8 @@ def parse(data: dict[str, Any], path: Path | None, *, warnings: tuple[str, ...] 
     storage.done()
     # Relative paths in a config file are relative to that file, not to wherever a command was run.
     base = path.parent if path else Path(".")
-    db_path = base / db if db else _default_db()
+    system = path is not None and path == DEFAULT_PATH
+    db_path = base / db if db else _default_db(system)
     api = _Table(root.get("api", dict, {}), "api", src)
     sock = api.get("socket", str)
     listen = _parse_listen(api)
@@ -258,7 +272,7 @@ def parse(data: dict[str, Any], path: Path | None, *, warnings: tuple[str, ...] 
         raise app.err("log_level", f"expected debug, info, warning or error, got {level!r}")
     app.done()
     root.done()
-    socket_path = base / sock if sock else _default_socket(db_path)
+    socket_path = base / sock if sock else _default_socket(db_path, system)
     if socket_path in (db_path, db_path.with_name(db_path.name + "-wal"), db_path.with_name(db_path.name + "-shm")):
         raise api.err("socket", "must not be the database file")
     return Config(db_path=db_path, socket_path=socket_path, listen=listen,
