@@ -42,12 +42,29 @@ def _parser() -> argparse.ArgumentParser:
     dst = sp.add_mutually_exclusive_group(required=True)
     dst.add_argument("--port", metavar="PORT", help="a serial port (any pyserial URL) to write to")
     dst.add_argument("--pty", metavar="LINK", help="make a pseudo-terminal and link its reader end here")
+    dst.add_argument("--listen", metavar="HOST:PORT", help="hl7-oru over TCP: listen for the bridge")
+    dst.add_argument("--connect", metavar="HOST:PORT", help="hl7-oru over TCP: connect to the bridge")
     sp.add_argument("--rate", type=float, default=1.0, metavar="HZ", help="lines per second (default 1)")
     sp.add_argument("--seed", type=int, default=None, help="make the simulated patient repeatable")
 
     db = sub.add_parser("db", help="database maintenance")
     dbsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     with_config(dbsub.add_parser("check", help="integrity_check, audit chain and counts (safe while running)"))
+    sp = with_config(dbsub.add_parser("backup", help="a verified copy of the database (safe while running)"))
+    sp.add_argument("dest", metavar="DEST", help="a file, or a directory (ends in /) for a timestamped file")
+    sp.add_argument("--keep", type=int, metavar="N", help="with a directory: keep only the newest N backups")
+    sp = with_config(dbsub.add_parser("restore", help="replace the database with a backup (daemon stopped)"))
+    sp.add_argument("src", metavar="SRC", help="a backup file made by `edge-app db backup`")
+    sp = with_config(sub.add_parser("export", help="a handover document of one encounter, from the daemon"))
+    sp.add_argument("encounter", metavar="ENCOUNTER", help="the encounter id (see `edge-app status` or the API)")
+    sp.add_argument("--format", choices=("fhir", "atmist", "summary"), default="atmist",
+                    help="fhir: an R4 Bundle; atmist: the spoken handover; summary: the written one")
+    sp.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    audit = sub.add_parser("audit", help="the audit log of patient-data access")
+    auditsub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    with_config(auditsub.add_parser("verify", help="check the hash chain: any row changed, removed or reordered"))
+    sp = with_config(sub.add_parser("doctor", help="check the box: config, storage, daemon, monitors, clock"))
+    sp.add_argument("--json", action="store_true", help="the checks as a JSON list")
     return p
 
 
@@ -77,12 +94,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         logs.setup("debug" if args.debug else "warning", journald=False)
         from firmware_bridge.simulate import simulate_main
 
-        return simulate_main(args.protocol, port=args.port, pty_link=args.pty, rate_hz=args.rate, seed=args.seed)
+        return simulate_main(args.protocol, port=args.port, pty_link=args.pty, rate_hz=args.rate,
+                             seed=args.seed, listen=args.listen, connect=args.connect)
     if cmd == "demo":
         from edge_app.cli.demo import demo_command
 
         return demo_command(data_dir=args.data_dir, headless=args.headless, seconds=args.seconds, debug=args.debug)
 
+    if cmd == "doctor":
+        # Before the config is loaded: a broken config is one of doctor's rows, not exit 2.
+        from edge_app.cli.doctor import doctor_command
+
+        return doctor_command(args.config, as_json=args.json)
     from edge_app import config as config_mod
 
     cfg = config_mod.load(args.config)
@@ -101,8 +124,20 @@ def _dispatch(args: argparse.Namespace) -> int:
         from edge_app.cli.status import status_command
 
         return status_command(cfg, as_json=args.json)
-    if cmd == "db":
-        from edge_app.cli.db import db_check
+    if cmd == "export":
+        from edge_app.cli.export import export_command
 
-        return db_check(cfg)
+        return export_command(cfg, args.encounter, args.format, args.out)
+    if cmd == "audit":
+        from edge_app.cli.audit import audit_verify
+
+        return audit_verify(cfg)
+    if cmd == "db":
+        from edge_app.cli import db as db_cli
+
+        if args.db_command == "backup":
+            return db_cli.db_backup(cfg, args.dest, keep=args.keep)
+        if args.db_command == "restore":
+            return db_cli.db_restore(cfg, args.src)
+        return db_cli.db_check(cfg)
     raise AssertionError(cmd)

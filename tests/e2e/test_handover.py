@@ -57,3 +57,32 @@ def test_fhir_bundle_and_atmist_for_a_real_job(root: Path, procs: list[Proc]) ->
     assert "penicillin" in summary
     assert bad_nhs.status_code == 422 and "nhs_number" in bad_nhs.json()["detail"]
     assert "9434765918" not in bad_nhs.text, "the rejected number is not echoed back"
+
+
+def test_export_and_audit_verify_from_the_command_line(root: Path, procs: list[Proc]) -> None:
+    import sqlite3
+
+    cfg = write_config(root)
+    d = Daemon(cfg, root)
+    procs.append(d)
+    d.wait_ready()
+    with d.client() as c:
+        eid = c.post("/api/v1/encounters", json={"incident_ref": "INC-1"}).json()["id"]
+        c.patch(f"/api/v1/encounters/{eid}", json={"complaint": "fall from ladder"})
+    out = root / "bundle.json"
+    p = Proc(["export", eid, "--format", "fhir", "--out", str(out), "--config", str(cfg)], root / "export.log")
+    assert p.p.wait(30) == 0, p.output()
+    assert json.loads(out.read_text())["resourceType"] == "Bundle"
+    p = Proc(["export", eid, "--config", str(cfg)], root / "atmist.log")
+    assert p.p.wait(30) == 0 and "fall from ladder" in p.output()
+    p = Proc(["export", "not-an-id", "--config", str(cfg)], root / "bad.log")
+    assert p.p.wait(30) == 2 and "is not an encounter id" in p.output()
+    p = Proc(["audit", "verify", "--config", str(cfg)], root / "verify.log")
+    assert p.p.wait(30) == 0 and "chain intact" in p.output(), p.output()
+    d.terminate()
+    con = sqlite3.connect(root / "edge.db")
+    con.execute("UPDATE audit_log SET actor = 'nobody' WHERE id = 2")
+    con.commit()
+    con.close()
+    p = Proc(["audit", "verify", "--config", str(cfg)], root / "verify2.log")
+    assert p.p.wait(30) == 1 and "BROKEN at row 2" in p.output()
