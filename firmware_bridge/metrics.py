@@ -28,6 +28,10 @@ class Metric(StrEnum):
     GCS_MOTOR = "gcs_motor"
     GCS_TOTAL = "gcs_total"
     PAIN_SCORE = "pain_score"
+    # Invasive arterial line: never bp_* (those are cuff readings, and NEWS2 scores them).
+    IBP_SYSTOLIC = "ibp_systolic"
+    IBP_DIASTOLIC = "ibp_diastolic"
+    IBP_MEAN = "ibp_mean"
 
 
 class ValueKind(StrEnum):
@@ -63,16 +67,21 @@ METRICS: dict[Metric, MetricInfo] = {
     Metric.GLUCOSE: MetricInfo("mmol/L", "15074-8", low=0, high=120),
     Metric.PERFUSION_INDEX: MetricInfo("%", "61006-3", low=0, high=100),
     Metric.RR_INTERVAL: MetricInfo("s", "8637-1", low=0, high=10),
-    # MDC_ENERGY_EXPENDED (IEEE 11073-10101, code 0x2008 in partition 128); no LOINC
+    # No LOINC; IEEE 11073-10101 MDC_HF_ENERGY (partition 129, term 119: 8454263), as the FHIR export codes it.
     Metric.ENERGY_EXPENDED: MetricInfo("kJ", None, low=0, high=65535),
     Metric.CONSCIOUSNESS: MetricInfo("", "67775-7", ValueKind.TEXT),
-    # No exact LOINC: SNOMED CT 57485005 "Oxygen therapy" is what UK Core NEWS2 profiles use.
+    # No exact LOINC. The FHIR export uses SNOMED CT 57485005 |Oxygen therapy| with a boolean (HL7 CZ EMS);
+    # NHS England's NEWS2 guidance instead sends 371825009 |Patient on oxygen| / 722742002 |Breathing room air|.
     Metric.OXYGEN_SUPPLEMENT: MetricInfo("", None, ValueKind.BOOLEAN),
     Metric.GCS_EYE: MetricInfo("{score}", "9267-6", low=1, high=4),
     Metric.GCS_VERBAL: MetricInfo("{score}", "9270-0", low=1, high=5),
     Metric.GCS_MOTOR: MetricInfo("{score}", "9268-4", low=1, high=6),
     Metric.GCS_TOTAL: MetricInfo("{score}", "9269-2", low=3, high=15),
     Metric.PAIN_SCORE: MetricInfo("{score}", "72514-3", low=0, high=10),
+    # LOINC "... blood pressure by Invasive" (arterial system).
+    Metric.IBP_SYSTOLIC: MetricInfo("mm[Hg]", "76215-3", low=0, high=350),
+    Metric.IBP_DIASTOLIC: MetricInfo("mm[Hg]", "76213-8", low=0, high=300),
+    Metric.IBP_MEAN: MetricInfo("mm[Hg]", "76214-6", low=0, high=300),
 }
 
 ACVPU = ("A", "C", "V", "P", "U")

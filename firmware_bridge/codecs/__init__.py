@@ -9,9 +9,12 @@ __all__ = ["Codec", "CodecStats", "codec_for", "implemented_protocols"]
 
 
 def _registry() -> dict[ProtocolName, type[Codec]]:
+    from firmware_bridge.codecs.hl7_oru import Hl7OruCodec
     from firmware_bridge.codecs.masimo_ascii import MasimoAsciiCodec
+    from firmware_bridge.codecs.nonin import NoninDf2Codec, NoninDf7Codec, NoninDf8Codec, NoninDf13Codec
 
-    return {c.protocol: c for c in (MasimoAsciiCodec,)}
+    return {c.protocol: c for c in (MasimoAsciiCodec, NoninDf2Codec, NoninDf7Codec, NoninDf8Codec, NoninDf13Codec,
+                                    Hl7OruCodec)}
 
 
 def implemented_protocols() -> list[str]:

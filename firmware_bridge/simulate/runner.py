@@ -8,10 +8,20 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from firmware_bridge.protocols import ProtocolName
+from firmware_bridge.simulate.hl7 import Hl7Simulator
 from firmware_bridge.simulate.masimo import MasimoSimulator
+from firmware_bridge.simulate.nonin import (
+    NoninDf2Simulator,
+    NoninDf7Simulator,
+    NoninDf8Simulator,
+    NoninDf13Simulator,
+)
+
+if TYPE_CHECKING:
+    from firmware_bridge.simulate.ports import VirtualSerialPort
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -27,6 +37,11 @@ class FrameSource(Protocol):
 # One entry per protocol that can be simulated; a new protocol adds its generator here.
 SIMULATORS: dict[ProtocolName, Callable[[int | None], FrameSource]] = {
     ProtocolName.MASIMO_ASCII: MasimoSimulator,
+    ProtocolName.HL7_ORU: Hl7Simulator,
+    ProtocolName.NONIN_DF2: NoninDf2Simulator,
+    ProtocolName.NONIN_DF7: NoninDf7Simulator,
+    ProtocolName.NONIN_DF8: NoninDf8Simulator,
+    ProtocolName.NONIN_DF13: NoninDf13Simulator,
 }
 
 
@@ -76,8 +91,17 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _draining(vport: VirtualSerialPort) -> Callable[[bytes], None]:
+    """vport.write that also drains what the reader sends back (HL7 ACKs): a pty never read fills up."""
+    def write(data: bytes) -> None:
+        vport.write(data)
+        while vport.read(timeout=0):
+            pass
+    return write
+
+
 def simulate_main(protocol: str, *, port: str | None, pty_link: str | None, rate_hz: float,
-                  seed: int | None) -> int:
+                  seed: int | None, listen: str | None = None, connect: str | None = None) -> int:
     """The `edge-app simulate` command: run until SIGINT/SIGTERM; 0 when stopped, 2 on bad arguments."""
     try:
         source = simulator_for(protocol, seed)
@@ -85,8 +109,12 @@ def simulate_main(protocol: str, *, port: str | None, pty_link: str | None, rate
         return _fail(str(exc))
     if rate_hz <= 0:
         return _fail(f"--rate must be positive, not {rate_hz}")
-    if (port is None) == (pty_link is None):
-        return _fail("give exactly one of --port PORT or --pty LINK")
+    if sum(a is not None for a in (port, pty_link, listen, connect)) != 1:
+        return _fail("give exactly one of --port PORT, --pty LINK, --listen HOST:PORT or --connect HOST:PORT")
+    if listen is not None or connect is not None:
+        from firmware_bridge.simulate.hl7 import simulate_tcp_main
+
+        return simulate_tcp_main(protocol, listen=listen, connect=connect, rate_hz=rate_hz, seed=seed)
     if pty_link is not None:
         from firmware_bridge.simulate.ports import VirtualSerialPort
 
@@ -94,7 +122,7 @@ def simulate_main(protocol: str, *, port: str | None, pty_link: str | None, rate
             vport = VirtualSerialPort(Path(pty_link))
         except OSError as exc:
             return _fail(f"cannot make a pty at {pty_link}: {exc.strerror or exc}")
-        write, close, where = vport.write, vport.close, f"{pty_link} -> {vport.slave_name}"
+        write, close, where = _draining(vport), vport.close, f"{pty_link} -> {vport.slave_name}"
     else:
         import serial  # type: ignore[import-untyped]
 

@@ -44,7 +44,7 @@ async def test_stop_is_prompt_even_at_a_slow_rate() -> None:
 
 async def test_unknown_protocol_or_rate_is_refused() -> None:
     with pytest.raises(ValueError, match="masimo-ascii"):
-        await run_simulator("nonin-df7", lambda _: None)
+        await run_simulator("gatt-plx", lambda _: None)
     with pytest.raises(ValueError):
         await run_simulator("masimo-ascii", lambda _: None, rate_hz=0)
 
