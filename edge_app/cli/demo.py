@@ -14,7 +14,8 @@ from pathlib import Path
 from edge_app.cli.procs import spawn_edge_app, stop, tail
 from edge_app.errors import EdgeAppError
 
-DEMO_DEVICES = (("oximeter", "masimo-ascii"),)
+# A Masimo on the stretcher and a Nonin finger probe: two vendors' wire formats at once.
+DEMO_DEVICES = (("oximeter", "masimo-ascii"), ("nonin", "nonin-df7"))
 START_TIMEOUT_S = 15.0
 
 

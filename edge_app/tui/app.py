@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from edge_app.client import async_client, sse_events
 from edge_app.errors import ApiClientError
-from edge_app.tui.tiles import VitalTile, age_words
+from edge_app.tui.tiles import STALE_S, VitalTile, age_words
 
 RETRY_S = 1.0
 
@@ -119,9 +119,12 @@ class VitalsApp(App[int]):
         for tile in self.query(VitalTile):
             if metric in tile.metrics:
                 current = tile.reading
-                if current is not None and current.get("metric_rank", 0) < tile.metrics.index(metric) \
-                        and time.time() - current["time"] / 1000 < 10:
+                fresh = current is not None and time.time() - current["time"] / 1000 < STALE_S
+                if fresh and current.get("metric_rank", 0) < tile.metrics.index(metric):
                     continue  # a fresh heart_rate beats a pulse_rate in the same tile
+                if fresh and current.get("device") != reading.get("device") \
+                        and current.get("metric_rank", 0) == tile.metrics.index(metric):
+                    continue  # two monitors measuring the same thing: stay with one while it is live
                 if only_if_newer and current is not None and current["time"] >= reading["time"]:
                     continue
                 tile.reading = {**reading, "metric_rank": tile.metrics.index(metric)}
