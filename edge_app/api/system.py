@@ -12,21 +12,13 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from edge_app import __version__
 from edge_app.api.context import AppContext
+from edge_app.daemon.summary import summary_line
 from edge_app.api.schemas import Device, Health, Status
 
 
 @get("/healthz", summary="Liveness: ok once the store is open", tags=["system"])
 async def healthz() -> Health:
     return Health(status="ok")
-
-
-def summary_line(ctx: AppContext, counts: dict[str, int]) -> str:
-    """The one line systemd's STATUS= and `edge-app status` show."""
-    devs = list(ctx.devices.values())
-    connected = sum(1 for d in devs if d.state == "connected")
-    up = "upstream not configured" if ctx.config.upstream is None else "upstream configured, forwarding not built"
-    return (f"ready: {len(devs)} devices ({connected} connected), {counts['encounters_open']} open encounters, "
-            f"{counts['unassigned']} unassigned readings; {up}")
 
 
 class SystemController(Controller):

@@ -1,4 +1,9 @@
-"""`edge-app run`: the daemon. Store open and API bound before READY=1; SIGTERM flushes and exits 0."""
+"""`edge-app run`: the daemon. Store open and API sockets bound before READY=1; SIGTERM flushes and exits 0.
+
+Cold start: READY=1 is sent once the store is open and the sockets listen; the web framework (most of
+the start-up time) is imported after that. A client that connects meanwhile waits in the socket's
+backlog and is answered as soon as the app is up, so nothing is refused and nothing waits on imports.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -9,16 +14,15 @@ import signal
 import time
 from collections.abc import Iterator
 
-import uvicorn
+from typing import TYPE_CHECKING
 
-from edge_app.api.app import create_app
 from edge_app.api.context import AppContext
-from edge_app.api.system import summary_line
 from edge_app.config import Config
 from edge_app.daemon.devices import DeviceSupervisor, now_ms
 from edge_app.daemon.hub import Hub
 from edge_app.daemon.notify import sd_notify, watchdog_interval
 from edge_app.daemon.sockets import bind_tcp, bind_unix
+from edge_app.daemon.summary import summary_line
 from edge_app.store.queries import Reader
 from edge_app.store.records import upsert_device
 from edge_app.store.writer import Writer
@@ -29,12 +33,25 @@ DEVICE_TICK_S = 1.0
 RETENTION_EVERY_S = 3600.0
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the daemon owns SIGTERM/SIGINT."""
+if TYPE_CHECKING:
+    import uvicorn
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+
+def _server(ctx: AppContext) -> uvicorn.Server:
+    """The API server (imported here, after READY: Litestar and uvicorn are most of the start-up time)."""
+    import uvicorn
+
+    from edge_app.api.app import create_app
+
+    class _Server(uvicorn.Server):
+        """uvicorn without its own signal handling: the daemon owns SIGTERM/SIGINT."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return _Server(uvicorn.Config(create_app(ctx), lifespan="off", log_config=None, access_log=False,
+                                  timeout_graceful_shutdown=1, timeout_keep_alive=30))
 
 
 class Daemon:
@@ -66,8 +83,12 @@ class Daemon:
         for dev in cfg.devices:
             await ctx.write(upsert_device(dev.name, dev.protocol, dev.port, dev.address, now_ms()))
             ctx.devices[dev.name] = DeviceSupervisor(dev, writer, hub, on_change=self._update_status)
-        server = _Server(uvicorn.Config(create_app(ctx), lifespan="off", log_config=None, access_log=False,
-                                        timeout_graceful_shutdown=1, timeout_keep_alive=30))
+        self._status_line = await loop.run_in_executor(None, self._summary)
+        sd_notify("READY=1", f"STATUS={self._status_line}")
+        for sup in ctx.devices.values():
+            sup.start()
+        # Built off the loop so signals and the monitors are served while the framework loads.
+        server = await loop.run_in_executor(None, _server, ctx)
         server_task = loop.create_task(server.serve(sockets=socks), name="api")
         while not server.started:
             if server_task.done():
@@ -75,10 +96,6 @@ class Daemon:
                 _LOGGER.error("API server failed to start")
                 return 1
             await asyncio.sleep(0.005)
-        for sup in ctx.devices.values():
-            sup.start()
-        self._status_line = await loop.run_in_executor(None, self._summary)
-        sd_notify("READY=1", f"STATUS={self._status_line}")
         _LOGGER.info("%s; api on %s%s", self._status_line, cfg.socket_path,
                      f" and {cfg.listen[0]}:{cfg.listen[1]}" if cfg.listen else "")
         heartbeat = loop.create_task(self._heartbeat(), name="heartbeat")
