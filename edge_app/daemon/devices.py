@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -16,10 +17,16 @@ from firmware_bridge.transports.serial import SerialTransport
 
 from edge_app.config import DeviceConfig
 from edge_app.daemon.hub import Hub
+from edge_app.errors import StoreError
 from edge_app.store.records import NewObservation, insert_device_observations
 from edge_app.store.writer import Writer
 
 _LOGGER = logging.getLogger(__name__)
+
+
+# About 4 hours of a 3-reading/s monitor: enough to ride out a full disk until a technician comes.
+UNSTORED_MAX = 50_000
+RETRY_BATCH = 5_000
 
 
 def now_ms() -> int:
@@ -59,6 +66,8 @@ class DeviceSupervisor:
         self.last_store_error: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._published: dict[str, Any] = {}
+        self._unstored: deque[NewObservation] = deque(maxlen=UNSTORED_MAX)
+        self.dropped = 0
         self.driver = Driver(cfg.name, make_transport(cfg), self._new_codec(), on_readings=self._on_readings,
                              on_status=self._on_status, clock_ms=now_ms, codec_factory=self._new_codec)
 
@@ -100,17 +109,39 @@ class DeviceSupervisor:
                     "flags": list(r.flags)}
             self.latest[str(r.metric)] = item
             self.hub.publish("reading", {"device": self.cfg.name, "metric": str(r.metric), **item})
-        fut = self.writer.submit(insert_device_observations(obs))
-        fut.add_done_callback(self._stored)
+        self._submit(obs)
 
-    def _stored(self, fut: Future[list[int]]) -> None:
-        # Runs on the writer thread: only touch plain counters here.
+    def _submit(self, obs: list[NewObservation]) -> None:
+        fut = self.writer.submit(insert_device_observations(obs))
+        fut.add_done_callback(lambda f: self._stored(f, obs))
+
+    def _stored(self, fut: Future[list[int]], obs: list[NewObservation]) -> None:
+        # Runs on the writer thread: only counters and a thread-safe deque here.
         exc = fut.exception()
         if exc is None:
             self.committed += len(fut.result())
+            self.last_store_error = None
+            return
+        self.store_failures += 1
+        self.last_store_error = str(exc)
+        if isinstance(exc, StoreError):
+            # The commit failed (disk full, I/O error): nothing of it is stored, so keep the readings and
+            # try again; never drop them. Bounded: past it the oldest go, and that is counted and logged.
+            for o in obs:
+                if len(self._unstored) == self._unstored.maxlen:
+                    self.dropped += 1
+                self._unstored.append(o)
         else:
-            self.store_failures += 1
-            self.last_store_error = str(exc)
+            _LOGGER.error("device %s: %d readings refused by the store (a bug): %s", self.cfg.name, len(obs), exc)
+
+    def retry_unstored(self) -> int:
+        """Resubmit readings whose commit failed (called once a second); the number resubmitted."""
+        batch: list[NewObservation] = []
+        while self._unstored and len(batch) < RETRY_BATCH:
+            batch.append(self._unstored.popleft())
+        if batch:
+            self._submit(batch)
+        return len(batch)
 
     def _on_status(self, status: DriverStatus) -> None:
         old = self.status.state if self.status else None
@@ -136,7 +167,8 @@ class DeviceSupervisor:
         """The device as /api/v1/devices shows it."""
         st = self.driver.status  # live counters, not the last emitted snapshot
         counters: dict[str, Any] = dict(st.counters)
-        counters.update(received=self.received, committed=self.committed, store_failures=self.store_failures)
+        counters.update(received=self.received, committed=self.committed, store_failures=self.store_failures,
+                        unstored=len(self._unstored), dropped=self.dropped)
         return {
             "name": self.cfg.name,
             "protocol": self.cfg.protocol,

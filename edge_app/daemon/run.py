@@ -160,9 +160,14 @@ class Daemon:
 
     async def _device_ticker(self) -> None:
         assert self.ctx is not None
+        ticks = 0
         while True:
             await asyncio.sleep(DEVICE_TICK_S)
+            ticks += 1
+            if ticks % 5 == 0:
+                self._schedule_status()  # STATUS= follows the store and counts, not only device changes
             for sup in self.ctx.devices.values():
+                sup.retry_unstored()
                 sup.publish_if_changed()
             if self.ctx.devices:
                 try:
