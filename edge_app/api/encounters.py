@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Request, get, patch, post
+from litestar import Controller, Request, Response, get, patch, post
 from litestar.exceptions import ClientException
 from litestar.params import Parameter
 
@@ -67,15 +67,16 @@ class EncounterController(Controller):
         return [_enc(e) for e in rows]
 
     @get("/{encounter_id:str}", summary="One encounter; its version is the ETag", sync_to_thread=True)
-    def get_one(self, ctx: AppContext, encounter_id: EncounterId, request: Request[Any, Any, Any]) -> Encounter:
+    def get_one(self, ctx: AppContext, encounter_id: EncounterId, request: Request[Any, Any, Any]
+                ) -> Response[Encounter]:
         enc = _enc(store_call(lambda: ctx.reader.encounter(encounter_id)))
         ctx.audit(actor_of(request), "encounter.read", encounter_id)
-        return enc
+        return Response(enc, headers={"ETag": f'"{enc.version}"'})
 
     @patch("/{encounter_id:str}", summary="Change fields. If-Match: the version you read; 409 (with the current "
                                           "record) only if a field you change was changed since")
     async def update(self, ctx: AppContext, encounter_id: EncounterId, data: EncounterPatch,
-                     request: Request[Any, Any, Any]) -> Encounter:
+                     request: Request[Any, Any, Any]) -> Response[Encounter]:
         changes = encounter_changes(data, now_ms())
         version = _if_match(request)
         await store_write(lambda: ctx.write(encounters.change_encounter(encounter_id, changes, now_ms(),
@@ -83,7 +84,8 @@ class EncounterController(Controller):
                           lambda: ctx.reader.encounter(encounter_id))
         if {"spo2_scale", "patient.date_of_birth", "patient.estimated_age"} & set(changes):
             await ctx.publish_news2(encounter_id)
-        return await self._changed(ctx, encounter_id)
+        enc = await self._changed(ctx, encounter_id)
+        return Response(enc, headers={"ETag": f'"{enc.version}"'})
 
     @post("/{encounter_id:str}/times/{which:str}", status_code=200,
           summary="Stamp a time (now, or the given time): one key in the cab")

@@ -62,7 +62,9 @@ def test_a_job_from_call_to_close(daemon: Daemon) -> None:
 def test_two_clinicians_only_conflict_on_the_same_field(daemon: Daemon) -> None:
     with daemon.client() as cab, daemon.client() as tablet:
         eid = cab.post("/api/v1/encounters", json={}).json()["id"]
-        seen = cab.get(f"/api/v1/encounters/{eid}").json()["version"]
+        got = cab.get(f"/api/v1/encounters/{eid}")
+        seen = got.json()["version"]
+        assert got.headers["etag"] == f'"{seen}"', "the version is the ETag to send back in If-Match"
         # both start from the same version
         assert tablet.patch(f"/api/v1/encounters/{eid}", json={"complaint": "fall"},
                             headers={"If-Match": f'"{seen}"'}).status_code == 200

@@ -68,3 +68,30 @@ def test_hl7_daemon_connects_out_over_tcp(root: Path, procs: list[Proc]) -> None
     procs.append(d)
     d.wait_ready()
     wait_for(lambda: stored_metrics(d, "mon") >= EXPECTED["hl7-oru"], 15, "HL7 over TCP (daemon connects out)")
+
+
+def test_nonin_host_commands_are_sent_when_the_config_asks(root: Path, procs: list[Proc]) -> None:
+    import time
+
+    from firmware_bridge.codecs.nonin_commands import ACK, set_format_command
+    from firmware_bridge.simulate.ports import VirtualSerialPort
+
+    link = root / "tty0"
+    port = VirtualSerialPort(link)
+    try:
+        cfg = write_config(root, extra="")
+        cfg.write_text(cfg.read_text() + f'[[devices]]\nname = "mon"\nprotocol = "nonin-df7"\nport = "{link}"\n'
+                                         'set_format = true\nset_clock = true\n')
+        d = Daemon(cfg, root)
+        procs.append(d)
+        d.wait_ready()
+        got = b""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(got) < len(set_format_command(7)) + 8:
+            got += port.read(256, timeout=0.2)
+        assert got.startswith(set_format_command(7)), got.hex()
+        assert len(got) > len(set_format_command(7)), "the set-time command follows"
+        port.write(bytes([ACK, ACK]))
+        wait_for(lambda: "format_accepted" in device(d, "mon")["status_flags"], 5, "the device's ACK in status")
+    finally:
+        port.close()
