@@ -286,14 +286,22 @@ SECTIONS = {"codecs": codec_rates, "store": ingest_ratio, "start": cold_start, "
             "protocols": protocol_latency}
 
 
+def _system_sections() -> dict[str, Callable[[bool], list[Figure]]]:
+    from benchmarks import system
+
+    return {"memory": system.daemon_memory, "api": system.api_throughput, "replug": system.replug}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="short mode (CI)")
-    ap.add_argument("--only", choices=sorted(SECTIONS), action="append", help="run only these sections")
+    ap.add_argument("--only", choices=sorted([*SECTIONS, "memory", "api", "replug"]), action="append",
+                    help="run only these sections")
     args = ap.parse_args()
     figures: list[Figure] = []
+    sections = {**SECTIONS, **_system_sections()}
     print(f"{'figure':<48} {'value':>12} {'unit':<10} {'target':<22} result")
-    for name, fn in SECTIONS.items():
+    for name, fn in sections.items():
         if args.only and name not in args.only:
             continue
         for f in fn(args.quick):

@@ -1,0 +1,159 @@
+"""Whole-daemon figures: memory with four monitors, API throughput beside a bare Litestar app, replug."""
+from __future__ import annotations
+
+import asyncio
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks.figures import ROOT, Figure, _api_up, _daemon, _wait, pct
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def daemon_memory(quick: bool) -> list[Figure]:
+    """RSS of the daemon reading four simulated monitors (Masimo, two Nonin formats, HL7 over TCP)."""
+    with tempfile.TemporaryDirectory(prefix="eb-") as d:
+        root = Path(d)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            hl7_port = s.getsockname()[1]
+        sims = [subprocess.Popen([sys.executable, "-m", "edge_app", "simulate", p, "--pty", str(root / f"tty-{p}"),
+                                  "--rate", "5"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for p in ("masimo-ascii", "nonin-df7", "nonin-df2")]
+        devices = "".join(f'[[devices]]\nname = "m{i}"\nprotocol = "{p}"\nport = "{root / f"tty-{p}"}"\n'
+                          for i, p in enumerate(("masimo-ascii", "nonin-df7", "nonin-df2")))
+        devices += f'[[devices]]\nname = "m3"\nprotocol = "hl7-oru"\nlisten = "127.0.0.1:{hl7_port}"\n'
+        proc = _daemon(root, devices)
+        sims.append(subprocess.Popen([sys.executable, "-m", "edge_app", "simulate", "hl7-oru", "--connect",
+                                      f"127.0.0.1:{hl7_port}", "--rate", "5"], cwd=ROOT,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        try:
+            _wait(lambda: _api_up(root), 20)
+            time.sleep(3 if quick else 20)
+            rss = _rss_mb(proc.pid)
+        finally:
+            for p in [proc, *sims]:
+                p.terminate()
+                p.wait(10)
+    return [Figure("daemon RSS, four monitors", rss, "MB", "< 80 MB", rss < 80)]
+
+
+BARE_APP = textwrap.dedent('''
+    import json, sys, uvicorn
+    from litestar import Litestar, get
+    DOC = json.loads(sys.argv[2])
+    @get("/api/v1/encounters/{eid:str}", sync_to_thread=True)
+    def one(eid: str) -> dict:
+        return DOC
+    uvicorn.run(Litestar([one], logging_config=None), uds=sys.argv[1], log_level="warning", lifespan="off")
+''')
+
+
+async def _load(sock: Path, path: str, n: int, clients: int = 8) -> tuple[float, list[float]]:
+    import httpx
+
+    lat: list[float] = []
+
+    async def worker(count: int) -> None:
+        async with httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(sock)), base_url="http://x") as c:
+            for _ in range(count):
+                t0 = time.perf_counter()
+                r = await c.get(path)
+                lat.append((time.perf_counter() - t0) * 1000)
+                assert r.status_code == 200
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(n // clients) for _ in range(clients)))
+    return len(lat) / (time.perf_counter() - t0), lat
+
+
+def api_throughput(quick: bool) -> list[Figure]:
+    """GET one encounter with 8 concurrent keep-alive clients on the Unix socket, beside a bare Litestar
+    app serving the same JSON the same way (same run, same machine: the ratio is the figure)."""
+    import httpx
+
+    n = 800 if quick else 5000
+    with tempfile.TemporaryDirectory(prefix="eb-") as d:
+        root = Path(d)
+        proc = _daemon(root, "")
+        try:
+            _wait(lambda: _api_up(root), 20)
+            with httpx.Client(transport=httpx.HTTPTransport(uds=str(root / "api.sock")), base_url="http://x") as c:
+                doc = c.post("/api/v1/encounters", json={"incident_ref": "BENCH"}).json()
+            path = f"/api/v1/encounters/{doc['id']}"
+            app_rps, app_lat = asyncio.run(_load(root / "api.sock", path, n))
+        finally:
+            proc.terminate()
+            proc.wait(10)
+        import json
+
+        bare = subprocess.Popen([sys.executable, "-c", BARE_APP, str(root / "bare.sock"), json.dumps(doc)], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            def up() -> bool:
+                with httpx.Client(transport=httpx.HTTPTransport(uds=str(root / "bare.sock")), base_url="http://x") as c:
+                    return c.get(path).status_code == 200
+            _wait(up, 20)
+            bare_rps, bare_lat = asyncio.run(_load(root / "bare.sock", path, n))
+        finally:
+            bare.terminate()
+            bare.wait(10)
+    ratio = app_rps / bare_rps
+    return [Figure("API GET encounter, req/s (8 clients, socket)", app_rps, "req/s", "", None),
+            Figure("bare Litestar same JSON, req/s", bare_rps, "req/s", "", None),
+            Figure("API vs bare Litestar (ratio)", ratio, "x", ">= 0.5", ratio >= 0.5),
+            Figure("API GET encounter, p99", pct(app_lat, 99), "ms", "< 10 ms", pct(app_lat, 99) < 10)]
+
+
+def replug(quick: bool) -> list[Figure]:
+    """A monitor unplugged and plugged back: plug to its next reading committed, through the daemon."""
+    from firmware_bridge.simulate.masimo import MasimoSimulator
+    from firmware_bridge.simulate.ports import VirtualSerialPort
+
+    samples: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="eb-") as d:
+        root = Path(d)
+        link = root / "tty0"
+        port = VirtualSerialPort(link)
+        proc = _daemon(root, f'[[devices]]\nname = "ox"\nprotocol = "masimo-ascii"\nport = "{link}"\n')
+        sim = MasimoSimulator(3)
+        try:
+            _wait(lambda: _api_up(root), 20)
+            db = sqlite3.connect(f"file:{root / 'edge.db'}?mode=ro", uri=True)
+
+            def top() -> int:
+                return int(db.execute("SELECT coalesce(max(id), 0) FROM observations").fetchone()[0])
+
+            for _ in range(5 if quick else 30):
+                port.unplug()
+                time.sleep(0.3)
+                before = top()
+                port.plug()
+                t0 = time.perf_counter()
+                while top() <= before:
+                    line = sim.next_frame(datetime.now(UTC))
+                    if b"SPO2=---" not in line:
+                        port.write(line)
+                    time.sleep(0.01)
+                    if time.perf_counter() - t0 > 5:
+                        raise RuntimeError("monitor not read again within 5 s")
+                samples.append(time.perf_counter() - t0)
+            db.close()
+        finally:
+            proc.terminate()
+            proc.wait(10)
+            port.close()
+    worst = max(samples)
+    return [Figure("replug to next stored reading, median", sorted(samples)[len(samples) // 2] * 1000, "ms", "", None),
+            Figure("replug to next stored reading, worst", worst * 1000, "ms", "< 1000 ms", worst < 1.0)]
