@@ -1,12 +1,13 @@
 """Real processes for end-to-end tests: the daemon and simulators, started as `python -m edge_app`."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +108,19 @@ class Simulator(Proc):
         super().__init__(["simulate", protocol, "--pty", str(link), "--rate", str(rate), "--seed", str(seed)], log)
         wait_for(lambda: link.exists() or not self.alive(), 10, f"simulator pty at {link}")
         assert self.alive(), self.output()
+
+
+@contextlib.contextmanager
+def tmpfs(mnt: Path, size: str) -> Iterator[Path]:
+    """A small tmpfs at mnt: a data partition that fills up without filling the real disk (needs root, as CI)."""
+    import pytest
+
+    mnt.mkdir(exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)], check=False,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.fail(f"this test mounts a {size} tmpfs and needs root: {r.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)

@@ -2,29 +2,20 @@
 every one of them once space returns."""
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Daemon, Proc, Simulator, wait_for
+from tests.e2e.harness import Daemon, Proc, Simulator, tmpfs, wait_for
 
 
 @pytest.fixture
 def small_fs(root: Path) -> Iterator[Path]:
-    """An 8 MB tmpfs as the data partition (needs root, as in CI)."""
-    mnt = root / "data"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)], check=False,
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.fail(f"this test mounts an 8 MB tmpfs and needs root: {r.stderr.strip()}")
-    try:
+    """An 8 MB data partition."""
+    with tmpfs(root / "data", "8m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def fill(path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from edge_app.cli.doctor import FAIL, OK, WARN, clock_status, space_status
-from tests.e2e.harness import ROOT, Daemon, Proc, wait_for, write_config
+from tests.e2e.harness import ROOT, Daemon, Proc, tmpfs, wait_for, write_config
 
 MB = 1_000_000
 
@@ -89,17 +89,9 @@ def test_stopped_daemon_is_explained(root: Path, procs: list[Proc]) -> None:
 
 @pytest.fixture
 def tiny_fs(root: Path) -> Iterator[Path]:
-    """A 2 MB tmpfs: a full data partition without filling the real disk (needs root, as in CI)."""
-    mnt = root / "small"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], check=False,
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.fail(f"this test mounts a 2 MB tmpfs and needs root: {r.stderr.strip()}")
-    try:
+    """A 2 MB data partition."""
+    with tmpfs(root / "small", "2m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def test_full_disk_fails_with_the_fix(root: Path, tiny_fs: Path) -> None:
