@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response
 from litestar.di import Provide
+from litestar.middleware.base import DefineMiddleware
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
@@ -13,10 +14,12 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from edge_app import __version__
 from edge_app.api.context import AppContext
+from edge_app.api.auth import AuthController
 from edge_app.api.encounters import EncounterController
 from edge_app.api.handover import HandoverController
 from edge_app.api.observations import EncounterObservationController, ObservationController
 from edge_app.api.system import SystemController, healthz
+from edge_app.auth.middleware import AuthMiddleware
 from edge_app.errors import StoreError
 
 _LOGGER = logging.getLogger(__name__)
@@ -59,7 +62,8 @@ def create_app(ctx: AppContext) -> Litestar:
     """The API over one daemon's context."""
     return Litestar(
         route_handlers=[healthz, EncounterController, EncounterObservationController, ObservationController,
-                        HandoverController, SystemController],
+                        HandoverController, SystemController, AuthController],
+        middleware=[DefineMiddleware(AuthMiddleware, registry=ctx.tokens)],
         dependencies={"ctx": Provide(lambda: ctx, sync_to_thread=False)},
         exception_handlers={HTTPException: _http_error, StoreError: _store_error,
                             UnicodeDecodeError: _bad_encoding, Exception: _crash},

@@ -22,7 +22,10 @@ def now_ms() -> int:
 
 
 def actor_of(request: Request[Any, Any, Any]) -> str:
-    """Who is asking, for the audit log (tablet tokens come with pairing)."""
+    """Who is asking, for the audit log: the token's name, or uid:N for a local user on the Unix socket."""
+    principal = request.scope.get("state", {}).get("principal")
+    if principal is not None:
+        return str(principal.name)
     client = request.scope.get("client")
     return f"tcp:{client[0]}" if client else "local"
 

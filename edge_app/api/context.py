@@ -32,6 +32,11 @@ class AppContext:
         self.devices: dict[str, DeviceSupervisor] = {}
         self.started_ms = time.time_ns() // 1_000_000
         self._news2_last: dict[str, Any] = {}
+        from edge_app.auth.tokens import TokenRegistry
+
+        self.tokens = TokenRegistry()
+        self.tablet_url: str | None = None  # https://HOST:PORT when the tablet listener is on
+        self.tls_fingerprint: str | None = None
 
     async def write(self, op: Callable[[sqlite_utils.Database], T]) -> T:
         """Run a write op through the writer; returns once it is committed."""

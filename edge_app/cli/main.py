@@ -60,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=("fhir", "atmist", "summary"), default="atmist",
                     help="fhir: an R4 Bundle; atmist: the spoken handover; summary: the written one")
     sp.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    sp = with_config(sub.add_parser("pair", help="a one-time pairing code for a tablet (valid 5 minutes)"))
+    sp.add_argument("--scope", choices=("crew", "technician", "uplink"), default="crew",
+                    help="what the paired token may do (default: crew)")
+    tok = sub.add_parser("tokens", help="paired tablets and other API tokens")
+    toksub = tok.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
+    with_config(toksub.add_parser("list", help="every token: name, scope, state, expiry"))
+    sp = with_config(toksub.add_parser("revoke", help="cut a token off at once (a lost or stolen tablet)"))
+    sp.add_argument("name", metavar="NAME")
     audit = sub.add_parser("audit", help="the audit log of patient-data access")
     auditsub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     with_config(auditsub.add_parser("verify", help="check the hash chain: any row changed, removed or reordered"))
@@ -128,6 +136,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from edge_app.cli.export import export_command
 
         return export_command(cfg, args.encounter, args.format, args.out)
+    if cmd == "pair":
+        from edge_app.cli.pairing import pair_command
+
+        return pair_command(cfg, args.scope)
+    if cmd == "tokens":
+        from edge_app.cli.pairing import tokens_command
+
+        return tokens_command(cfg, args.tokens_command, getattr(args, "name", None))
     if cmd == "audit":
         from edge_app.cli.audit import audit_verify
 

@@ -11,18 +11,20 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Iterator
 
 from typing import TYPE_CHECKING
 
 from edge_app.api.context import AppContext
-from edge_app.config import Config
+from edge_app.config import Config, is_loopback
 from edge_app.daemon.devices import DeviceSupervisor, now_ms
 from edge_app.daemon.hub import Hub
 from edge_app.daemon.notify import sd_notify, watchdog_interval
 from edge_app.daemon.sockets import bind_tcp, bind_unix
 from edge_app.daemon.summary import summary_line
+from edge_app.daemon.tls import CertInfo, ensure_certificate
 from edge_app.store.queries import Reader
 from edge_app.store.records import upsert_device
 from edge_app.store.writer import Writer
@@ -37,11 +39,13 @@ if TYPE_CHECKING:
     import uvicorn
 
 
-def _server(ctx: AppContext) -> uvicorn.Server:
-    """The API server (imported here, after READY: Litestar and uvicorn are most of the start-up time)."""
+def _servers(ctx: AppContext, tls: CertInfo | None) -> list[uvicorn.Server]:
+    """The API servers, one app: plain on the Unix socket (and a loopback port), TLS on a tablet listener.
+    Imported here, after READY: Litestar and uvicorn are most of the start-up time."""
     import uvicorn
 
     from edge_app.api.app import create_app
+    from edge_app.auth.peercred import PeerCredH11Protocol
 
     class _Server(uvicorn.Server):
         """uvicorn without its own signal handling: the daemon owns SIGTERM/SIGINT."""
@@ -50,8 +54,17 @@ def _server(ctx: AppContext) -> uvicorn.Server:
         def capture_signals(self) -> Iterator[None]:
             yield
 
-    return _Server(uvicorn.Config(create_app(ctx), lifespan="off", log_config=None, access_log=False,
-                                  timeout_graceful_shutdown=1, timeout_keep_alive=30))
+    app = create_app(ctx)
+
+    def server(**extra: str) -> uvicorn.Server:
+        return _Server(uvicorn.Config(app, lifespan="off", log_config=None, access_log=False,
+                                      timeout_graceful_shutdown=1, timeout_keep_alive=30, http=PeerCredH11Protocol,
+                                      **extra))
+
+    servers = [server()]
+    if ctx.config.listen:
+        servers.append(server(ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key)) if tls else server())
+    return servers
 
 
 class Daemon:
@@ -59,6 +72,7 @@ class Daemon:
         self.config = config
         self.stop_event = asyncio.Event()
         self.ctx: AppContext | None = None
+        self._servers: list[uvicorn.Server] = []
         self._status_line = ""
 
     async def run(self) -> int:
@@ -83,18 +97,22 @@ class Daemon:
         for dev in cfg.devices:
             await ctx.write(upsert_device(dev.name, dev.protocol, dev.port, dev.address, now_ms()))
             ctx.devices[dev.name] = DeviceSupervisor(dev, writer, hub, on_change=self._update_status)
+        await loop.run_in_executor(None, lambda: ctx.tokens.load(reader.db, now_ms()))
         self._status_line = await loop.run_in_executor(None, self._summary)
         sd_notify("READY=1", f"STATUS={self._status_line}")
         for sup in ctx.devices.values():
             sup.start()
+        tls = await loop.run_in_executor(None, self._tls)
         # Built off the loop so signals and the monitors are served while the framework loads.
-        server = await loop.run_in_executor(None, _server, ctx)
-        server_task = loop.create_task(server.serve(sockets=socks), name="api")
-        while not server.started:
-            if server_task.done():
-                await server_task
-                _LOGGER.error("API server failed to start")
-                return 1
+        servers = self._servers = await loop.run_in_executor(None, _servers, ctx, tls)
+        tasks = [loop.create_task(srv.serve(sockets=[sock]), name=f"api-{i}")
+                 for i, (srv, sock) in enumerate(zip(servers, socks, strict=True))]
+        while not all(srv.started for srv in servers):
+            for task in tasks:
+                if task.done():
+                    await task
+                    _LOGGER.error("API server failed to start")
+                    return 1
             await asyncio.sleep(0.005)
         _LOGGER.info("%s; api on %s%s", self._status_line, cfg.socket_path,
                      f" and {cfg.listen[0]}:{cfg.listen[1]}" if cfg.listen else "")
@@ -108,10 +126,11 @@ class Daemon:
         ticker.cancel()
         retention.cancel()
         hub.close()
-        server.should_exit = True
+        for srv in servers:
+            srv.should_exit = True
         await asyncio.gather(*(sup.stop() for sup in ctx.devices.values()))
         try:
-            await asyncio.wait_for(server_task, SHUTDOWN_BUDGET_S)
+            await asyncio.wait_for(asyncio.gather(*tasks), SHUTDOWN_BUDGET_S)
         except (asyncio.TimeoutError, Exception):
             _LOGGER.warning("API did not stop in time; closing anyway")
         await loop.run_in_executor(None, writer.close)
@@ -123,6 +142,37 @@ class Daemon:
         _LOGGER.info("stopped in %.2f s; %d ops committed in %d transactions", time.monotonic() - t0, writer.ops,
                      writer.batches)
         return 0
+
+    def _tls(self) -> CertInfo | None:
+        """For a listener off loopback: the certificate (made or renewed as needed) and the tablet URL."""
+        assert self.ctx is not None
+        listen = self.config.listen
+        if listen is None:
+            return None
+        host, port = listen
+        shown = socket.gethostname() if host in ("0.0.0.0", "::") else host
+        if is_loopback(host):
+            self.ctx.tablet_url = f"http://{shown}:{port}"
+            return None
+        info, _made = ensure_certificate(self.config.db_path.parent / "tls", host)
+        self.ctx.tablet_url = f"https://{shown}:{port}"
+        self.ctx.tls_fingerprint = info.fingerprint
+        return info
+
+    def _renew_tls(self) -> None:
+        """Hourly: a certificate near its end is replaced, and new connections get it without a restart."""
+        if self.config.listen is None or is_loopback(self.config.listen[0]) or len(self._servers) < 2:
+            return
+        try:
+            info, made = ensure_certificate(self.config.db_path.parent / "tls", self.config.listen[0])
+            if made:
+                ssl_ctx = self._servers[1].config.ssl
+                if ssl_ctx is not None:
+                    ssl_ctx.load_cert_chain(str(info.cert), str(info.key))
+                assert self.ctx is not None
+                self.ctx.tls_fingerprint = info.fingerprint
+        except Exception as exc:
+            _LOGGER.error("tablet TLS certificate renewal failed: %s", exc)
 
     def _summary(self) -> str:
         assert self.ctx is not None
@@ -156,6 +206,7 @@ class Daemon:
                                  len(purged), self.config.retention_days)
             except Exception as exc:
                 _LOGGER.error("retention purge failed: %s", exc)
+            await asyncio.get_running_loop().run_in_executor(None, self._renew_tls)
             await asyncio.sleep(RETENTION_EVERY_S)
 
     async def _device_ticker(self) -> None:

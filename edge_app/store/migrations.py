@@ -116,6 +116,30 @@ def m004_upstream_ack(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE encounters ADD COLUMN upstream_acked_at INTEGER")
 
 
+@migration
+def m005_tablet_auth(db: sqlite_utils.Database) -> None:
+    # Only hashes are stored: a copied database gives nobody a working token or pairing code.
+    db.execute("""
+        CREATE TABLE tokens (
+            name TEXT PRIMARY KEY,
+            scope TEXT NOT NULL CHECK (scope IN ('crew', 'technician', 'uplink')),
+            hash TEXT NOT NULL UNIQUE,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            revoked_at INTEGER,
+            created_by TEXT NOT NULL
+        )""")
+    db.execute("""
+        CREATE TABLE pairing_codes (
+            hash TEXT PRIMARY KEY,
+            scope TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            used_at INTEGER,
+            created_by TEXT NOT NULL
+        )""")
+
+
 def current_version(db: sqlite_utils.Database) -> list[str]:
     """Names of the migrations already applied."""
     if "_migrations" not in db.table_names():

@@ -1,0 +1,1 @@
+"""Who may use the API: pairing codes, tokens, scopes, and the Unix-socket peer."""
