@@ -18,6 +18,7 @@ SERIAL_PROTOCOLS = ("masimo-ascii", "nonin-df2", "nonin-df7", "nonin-df8", "noni
 BLE_PROTOCOLS = ("gatt-heart-rate", "gatt-plx", "gatt-blood-pressure", "gatt-temperature", "gatt-glucose")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _PARITY = ("N", "E", "O", "M", "S")
+_MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +225,14 @@ def _parse_device(raw: Any, i: int, src: str, names: set[str]) -> DeviceConfig:
             host, sep, num = port.removeprefix("tcp://").rstrip("/").rpartition(":")
             if not sep or not host or not num.isdigit() or not 0 < int(num) < 65536:
                 raise t.err("port", f"expected tcp://HOST:PORT, got {port!r}")
+    if protocol in BLE_PROTOCOLS:
+        if port:
+            raise t.err("port", f"{protocol} is Bluetooth LE: give address = \"AA:BB:CC:DD:EE:FF\" (or none, to "
+                                "take the first device advertising the service), not a port")
+        if address is not None and not _MAC_RE.match(address):
+            raise t.err("address", f"expected a Bluetooth address like AA:BB:CC:DD:EE:FF, got {address!r}")
+    elif address is not None:
+        raise t.err("address", f"only Bluetooth LE devices have an address; {protocol} uses port")
     t.done()
     return DeviceConfig(name=name, protocol=protocol, port=port, baudrate=baudrate, address=address, listen=listen,
                         set_format=set_format, set_clock=set_clock)

@@ -199,6 +199,7 @@ class Device(msgspec.Struct):
     status_flags: list[str]
     counters: dict[str, int]
     latest: dict[str, LatestValue]
+    info: dict[str, str] = {}
 
 
 class Health(msgspec.Struct):

@@ -18,7 +18,7 @@ from firmware_bridge.transports.serial import SerialTransport
 from edge_app.config import DeviceConfig
 from edge_app.daemon.hub import Hub
 from edge_app.errors import StoreError
-from edge_app.store.records import NewObservation, insert_device_observations
+from edge_app.store.records import NewObservation, insert_device_observations, set_device_info
 from edge_app.store.writer import Writer
 
 _LOGGER = logging.getLogger(__name__)
@@ -33,8 +33,23 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+# Bluetooth SIG services and the characteristics each profile's codec reads.
+BLE_PROFILES = {
+    "gatt-heart-rate": ("180d", ["2a37"]),
+    "gatt-plx": ("1822", ["2a5e", "2a5f"]),
+    "gatt-blood-pressure": ("1810", ["2a35"]),
+    "gatt-temperature": ("1809", ["2a1c"]),
+    "gatt-glucose": ("1808", ["2a18", "2a52"]),
+}
+
+
 def make_transport(cfg: DeviceConfig) -> Transport:
-    """Serial (any pyserial URL), or for HL7: tcp://HOST:PORT to connect out, listen to let monitors connect in."""
+    """Serial (any pyserial URL); for HL7 tcp://HOST:PORT out or listen in; for gatt-* Bluetooth LE by bleak."""
+    if cfg.protocol in BLE_PROFILES:
+        from firmware_bridge.transports.ble import BleTransport
+
+        service, characteristics = BLE_PROFILES[cfg.protocol]
+        return BleTransport(cfg.address, service, characteristics)
     if cfg.listen is not None:
         from firmware_bridge.transports.tcp import TcpListenTransport
 
@@ -75,6 +90,8 @@ class DeviceSupervisor:
         """A codec for a fresh connection; the clock is read here, at connect time, never by the codec."""
         cfg = self.cfg
         options: dict[str, Any] = {}
+        if cfg.protocol in BLE_PROFILES:
+            options["framed"] = True  # the BLE transport frames each notification with its characteristic
         if cfg.set_format:
             options["set_format"] = True
         if cfg.set_clock:
@@ -146,6 +163,9 @@ class DeviceSupervisor:
     def _on_status(self, status: DriverStatus) -> None:
         old = self.status.state if self.status else None
         self.status = status
+        info = getattr(self.driver.transport, "device_info", None)
+        if status.state != old and str(status.state) == "connected" and info:
+            self.writer.submit(set_device_info(self.cfg.name, dict(info), now_ms()))
         if status.state != old:
             _LOGGER.info("device %s: %s%s", self.cfg.name, status.state, f" ({status.detail})" if status.detail else "")
         self._publish()
@@ -180,4 +200,5 @@ class DeviceSupervisor:
             "status_flags": list(st.status_flags),
             "counters": counters,
             "latest": dict(self.latest),
+            "info": dict(getattr(self.driver.transport, "device_info", None) or {}),
         }

@@ -104,6 +104,16 @@ def upsert_device(name: str, protocol: str, port: str | None, address: str | Non
     return op
 
 
+def set_device_info(name: str, info: dict[str, Any], now_ms: int) -> Callable[[sqlite_utils.Database], None]:
+    """Maker, model, serial, firmware as the device reported them (BLE Device Information)."""
+
+    def op(db: sqlite_utils.Database) -> None:
+        db.execute("UPDATE devices SET info = ?, last_seen = ? WHERE name = ?",
+                   (json.dumps(info, sort_keys=True), now_ms, name))
+
+    return op
+
+
 def append_audit(db: sqlite_utils.Database, at: int, actor: str, action: str, obj: str | None,
                  detail: dict[str, Any] | None) -> None:
     """Append one hash-chained audit row (call only inside a writer op)."""

@@ -9,12 +9,18 @@ __all__ = ["Codec", "CodecStats", "codec_for", "implemented_protocols"]
 
 
 def _registry() -> dict[ProtocolName, type[Codec]]:
+    from firmware_bridge.codecs.gatt_blood_pressure import GattBloodPressureCodec
+    from firmware_bridge.codecs.gatt_glucose import GattGlucoseCodec
+    from firmware_bridge.codecs.gatt_heart_rate import GattHeartRateCodec
+    from firmware_bridge.codecs.gatt_plx import GattPlxCodec
+    from firmware_bridge.codecs.gatt_temperature import GattTemperatureCodec
     from firmware_bridge.codecs.hl7_oru import Hl7OruCodec
     from firmware_bridge.codecs.masimo_ascii import MasimoAsciiCodec
     from firmware_bridge.codecs.nonin import NoninDf2Codec, NoninDf7Codec, NoninDf8Codec, NoninDf13Codec
 
     return {c.protocol: c for c in (MasimoAsciiCodec, NoninDf2Codec, NoninDf7Codec, NoninDf8Codec, NoninDf13Codec,
-                                    Hl7OruCodec)}
+                                    Hl7OruCodec, GattHeartRateCodec, GattPlxCodec, GattBloodPressureCodec,
+                                    GattTemperatureCodec, GattGlucoseCodec)}
 
 
 def implemented_protocols() -> list[str]:

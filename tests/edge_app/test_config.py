@@ -128,3 +128,17 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path, monkeypa
     monkeypatch.chdir("/")
     cfg = config.load(write(tmp_path, '[storage]\npath = "data/edge.db"\n[api]\nsocket = "run/api.sock"\n'))
     assert cfg.db_path == tmp_path / "data" / "edge.db" and cfg.socket_path == tmp_path / "run" / "api.sock"
+
+
+def test_bluetooth_devices_take_an_address_not_a_port(tmp_path: Path) -> None:
+    base = '[[devices]]\nname = "strap"\nprotocol = "gatt-heart-rate"\n'
+    assert config.load(write(tmp_path, base + 'address = "C0:FF:EE:00:00:11"\n')).devices[0].address == \
+        "C0:FF:EE:00:00:11"
+    assert config.load(write(tmp_path, base)).devices[0].address is None  # scan for the service
+    with pytest.raises(ConfigError, match=r"devices\[0\].port: gatt-heart-rate is Bluetooth LE"):
+        config.load(write(tmp_path, base + 'port = "/dev/ttyUSB0"\n'))
+    with pytest.raises(ConfigError, match=r"devices\[0\].address: expected a Bluetooth address"):
+        config.load(write(tmp_path, base + 'address = "C0:FF:EE"\n'))
+    with pytest.raises(ConfigError, match=r"devices\[0\].address: only Bluetooth LE"):
+        config.load(write(tmp_path, '[[devices]]\nname = "m"\nprotocol = "masimo-ascii"\nport = "/dev/x"\n'
+                                    'address = "C0:FF:EE:00:00:11"\n'))
