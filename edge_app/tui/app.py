@@ -1,7 +1,8 @@
-"""The live-vitals screen: SpO2, pulse and PI tiles, device states, the active encounter.
+"""The cab screen: vitals tiles with trends, NEWS2, the encounter and its time stamps, device states.
 
-A client of the daemon only: everything arrives over the Unix socket's event stream; when the daemon
-is gone the screen says so in words and reconnects by itself.
+A client of the daemon only: everything arrives over the Unix socket's event stream and query API; when
+the daemon is gone the screen says so in words and reconnects by itself. What the keys do to the record
+is in actions.py.
 """
 from __future__ import annotations
 
@@ -14,67 +15,114 @@ import httpx
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.containers import Grid
+from textual.css.query import NoMatches
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Static
 
 from edge_app.client import async_client, sse_events
 from edge_app.errors import ApiClientError
-from edge_app.tui.tiles import STALE_S, VitalTile, age_words
+from edge_app.tui.actions import EncounterActions
+from edge_app.tui.api import Api, ApiProblem
+from edge_app.tui.themes import DAY, NIGHT
+from edge_app.tui.widgets.devices import DeviceTable
+from edge_app.tui.widgets.lines import TIME_KEYS, EncounterLine, KeyBar, TimesBar
+from edge_app.tui.widgets.news2 import News2Panel
+from edge_app.tui.widgets.tiles import TREND_S, VitalTile, make_tiles
 
 RETRY_S = 1.0
+STATUS_EVERY_S = 5.0
+ALWAYS_SHOWN = {"tile-spo2", "tile-pulse", "tile-bp", "tile-rr", "tile-temp"}
 
 
-class VitalsApp(App[int]):
-    """Live vitals and device state."""
+class VitalsApp(EncounterActions, App[int]):
+    """Live vitals, NEWS2, the encounter, device state."""
 
     CSS_PATH = "app.tcss"
     TITLE = "edge-app"
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (140, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "new_encounter", "New encounter"),
+        Binding("n", "new_encounter", "New"),
+        Binding("p", "pick", "Pick"),
+        Binding("e", "form('observations')", "Obs"),
+        Binding("o", "oxygen", "O2 on/off"),
+        Binding("m", "form('medication')", "Drug"),
+        Binding("w", "form('note')", "Note"),
+        Binding("i", "form('patient')", "Patient"),
+        Binding("s", "scale", "SpO2 scale"),
+        Binding("v", "handover", "Handover"),
+        Binding("x", "close", "Close"),
         Binding("d", "toggle_dark", "Day/night"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        *[Binding(key, f"stamp('{name}')", words, show=False) for key, name, words in TIME_KEYS],
     ]
+
+    encounter: reactive[dict[str, Any] | None] = reactive(None, always_update=True, init=False)
+    news2: reactive[dict[str, Any] | None] = reactive(None, always_update=True, init=False)
+    connected: reactive[bool] = reactive(False, init=False)
+    status_summary: reactive[str] = reactive("", init=False)
 
     def __init__(self, socket_path: Path, *, demo_note: str = "") -> None:
         super().__init__()
         self.socket_path = socket_path
-        if demo_note:
-            self.sub_title = demo_note
-        self.devices: dict[str, dict[str, Any]] = {}
-        self.connected = False
-        self.active: dict[str, Any] | None = None
+        self.api = Api(socket_path)
+        self.demo_note = demo_note
+        self.creating = False
+        self.pinned = False  # the crew picked an encounter that is not the newest open one
+        self.active_id: str | None = None
+        self.register_theme(DAY)
+        self.register_theme(NIGHT)
+        self.theme = NIGHT.name
 
     def compose(self) -> ComposeResult:
-        yield Header()
         yield Static("connecting to the daemon…", id="conn")
-        with Horizontal(id="tiles"):
-            yield VitalTile("SpO2", ("spo2",), "%", id="tile-spo2")
-            yield VitalTile("Pulse", ("heart_rate", "pulse_rate"), "/min", id="tile-pulse")
-            yield VitalTile("PI", ("perfusion_index",), "%", decimals=2, id="tile-pi")
-        yield Static("no open encounter: press n to start one", id="encounter")
-        table: DataTable[str] = DataTable(id="devices", cursor_type="none", zebra_stripes=True)
-        yield table
-        yield Footer()
+        yield EncounterLine(id="encounter")
+        yield TimesBar(id="times")
+        with Grid(id="tiles"):
+            yield from make_tiles()
+        yield News2Panel(id="news2")
+        yield DeviceTable(id="devices")
+        if self.demo_note:
+            yield Static(self.demo_note, id="demo-note")
+        yield KeyBar(id="keybar")
+
+    @property
+    def main(self) -> Screen[Any]:
+        """The vitals screen, even while a dialog or the handover screen is on top of it."""
+        return self.screen_stack[0]
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for key, label in (("name", "Device"), ("state", "State"), ("last", "Last frame"), ("frames", "Frames ok/bad"),
-                           ("stored", "Stored")):
-            table.add_column(label, key=key)
+        for tile in self.main.query(VitalTile):
+            tile.display = tile.id in ALWAYS_SHOWN
+        self.main.query_one(EncounterLine).encounter = None
+        self.main.query_one(News2Panel).doc = None
+        self.main.query_one(TimesBar).times = {}
         self.set_interval(1.0, self._tick)
+        self.set_interval(STATUS_EVERY_S, self.poll_status)
         self.follow_stream()
 
     def _tick(self) -> None:
         now = time.time()
-        for tile in self.query(VitalTile):
+        for tile in self.main.query(VitalTile):
             tile.now = now
-        self._draw_devices()
+        self.main.query_one(DeviceTable).draw(now)
 
-    def _set_conn(self, text: str, *, down: bool) -> None:
-        bar = self.query_one("#conn", Static)
-        bar.update(text)
-        bar.set_class(down, "down")
+    # -- connection and the stream ----------------------------------------------------------------------
+    def watch_connected(self) -> None:
+        self._draw_conn()
+
+    def watch_status_summary(self) -> None:
+        self._draw_conn()
+
+    def _draw_conn(self, down_reason: str = "") -> None:
+        bar = self.main.query_one("#conn", Static)
+        if self.connected:
+            bar.update(f"daemon connected · {self.status_summary or self.socket_path}")
+        elif down_reason:
+            bar.update(f"DAEMON {down_reason.upper()}: values below are not live; retrying…")
+        bar.set_class(not self.connected, "down")
 
     @work(exclusive=True, group="stream")
     async def follow_stream(self) -> None:
@@ -82,98 +130,151 @@ class VitalsApp(App[int]):
         while True:
             try:
                 async with async_client(self.socket_path) as client:
-                    await self._load_encounter(client)
+                    await self._reload(client)
                     async for kind, data, _ in sse_events(client):
-                        if not self.connected:
-                            self.connected = True
-                            self._set_conn(f"daemon connected · {self.socket_path}", down=False)
-                        self._on_event(kind, data)
+                        self.connected = True
+                        try:
+                            self._on_event(kind, data)
+                        except NoMatches:
+                            return  # the app is shutting down and its widgets are gone
                 raise ApiClientError("the daemon closed the stream")
             except (httpx.HTTPError, OSError, ApiClientError) as exc:
                 self.connected = False
                 reason = "not running" if not self.socket_path.exists() else f"unreachable ({type(exc).__name__})"
-                self._set_conn(f"DAEMON {reason.upper()}: values below are not live; retrying…", down=True)
+                self._draw_conn(reason)
                 await asyncio.sleep(RETRY_S)
 
-    async def _load_encounter(self, client: httpx.AsyncClient) -> None:
+    async def _reload(self, client: httpx.AsyncClient) -> None:
+        """State from the query API: after a (re)connect or a `reset` event."""
         r = await client.get("/api/v1/encounters", params={"status": "open", "limit": 1})
         if r.status_code == 200:
             rows = r.json()
-            self._show_encounter(rows[0] if rows else None)
+            self.active_id = rows[0]["id"] if rows else None
+            keep = self.pinned and self.encounter is not None
+            if not keep:
+                self.set_encounter(rows[0] if rows else None)
+        self.poll_status()
+
+    @work(exclusive=True, group="status")
+    async def poll_status(self) -> None:
+        try:
+            doc = await self.api.get("/status")
+        except ApiProblem:
+            return
+        self.status_summary = f"{doc.get('summary', '')}" if doc.get("summary") else f"upstream {doc['upstream']}"
 
     def _on_event(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "device":
-            self.devices[data["name"]] = data
+            self.main.query_one(DeviceTable).devices[data["name"]] = data
             for metric, latest in data.get("latest", {}).items():
                 self._apply_reading(metric, {**latest, "device": data["name"]}, only_if_newer=True)
-            self._draw_devices()
         elif kind == "reading":
             self._apply_reading(data["metric"], data)
+        elif kind == "observation":
+            if self.encounter is not None and data.get("encounter_id") == self.encounter["id"]:
+                self._apply_reading(data["metric"], {**data, "time": data["received_at"]})
+        elif kind == "news2":
+            if self.encounter is not None and data.get("encounter_id") == self.encounter["id"]:
+                self.news2 = data
         elif kind == "encounter":
-            if data.get("status") == "open":
-                self._show_encounter(data)
-            elif self.active and data.get("id") == self.active.get("id"):
-                self._show_encounter(None)
+            self._on_encounter(data)
+        elif kind == "reset":
+            self.follow_stream()  # restarts the worker: reconnect and reload
+
+    def _on_encounter(self, data: dict[str, Any]) -> None:
+        mine = self.encounter is not None and data.get("id") == self.encounter["id"]
+        if data.get("status") == "open" and data.get("active"):
+            self.active_id = data["id"]
+            if not mine and not self.pinned:
+                self.set_encounter(data)
+                return
+        if mine:
+            self.set_encounter(data)
 
     def _apply_reading(self, metric: str, reading: dict[str, Any], *, only_if_newer: bool = False) -> None:
-        for tile in self.query(VitalTile):
-            if metric in tile.metrics:
-                current = tile.reading
-                fresh = current is not None and time.time() - current["time"] / 1000 < STALE_S
-                if fresh and current.get("metric_rank", 0) < tile.metrics.index(metric):
+        for tile in self.main.query(VitalTile):
+            if tile.pair == metric:
+                tile.set_pair(reading["value"])
+            if metric not in tile.metrics:
+                continue
+            tile.display = True
+            current = tile.reading
+            rank = tile.metrics.index(metric)
+            fresh = current is not None and time.time() - current["time"] / 1000 < tile.stale_s
+            if fresh and current is not None:
+                if current.get("metric_rank", 0) < rank:
                     continue  # a fresh heart_rate beats a pulse_rate in the same tile
-                if fresh and current.get("device") != reading.get("device") \
-                        and current.get("metric_rank", 0) == tile.metrics.index(metric):
+                if current.get("device") != reading.get("device") and current.get("metric_rank", 0) == rank \
+                        and reading.get("device"):
                     continue  # two monitors measuring the same thing: stay with one while it is live
-                if only_if_newer and current is not None and current["time"] >= reading["time"]:
-                    continue
-                tile.reading = {**reading, "metric_rank": tile.metrics.index(metric)}
+            if only_if_newer and current is not None and current["time"] >= reading["time"]:
+                continue
+            tile.reading = {**reading, "metric_rank": rank}
 
-    def _show_encounter(self, enc: dict[str, Any] | None) -> None:
-        self.active = enc
-        line = self.query_one("#encounter", Static)
-        if enc is None:
-            line.update("no open encounter: readings are kept unassigned; press n to start one")
-        else:
-            ref = enc.get("incident_ref") or "no incident ref"
-            opened = time.strftime("%H:%M", time.localtime(enc["created_at"] / 1000))
-            line.update(f"encounter open since {opened} · {ref} · device readings attach to it")
+    # -- the encounter on screen ------------------------------------------------------------------------
+    def set_encounter(self, enc: dict[str, Any] | None) -> None:
+        changed = (enc or {}).get("id") != (self.encounter or {}).get("id")
+        self.encounter = enc
+        if changed:
+            self.news2 = None
+            for tile in self.main.query(VitalTile):
+                tile.points.clear()
+            if enc is not None:
+                self.load_encounter(enc["id"])
 
-    def _draw_devices(self) -> None:
-        table = self.query_one(DataTable)
-        now = time.time()
-        for name, d in sorted(self.devices.items()):
-            c = d.get("counters", {})
-            last = d.get("last_frame_at")
-            # The port is in `edge-app status`; here the crew needs the state in a word (80 columns).
-            state = d["state"] + (f": {d['detail']}" if d.get("detail") and d["state"] != "connected" else "")
-            if d.get("status_flags"):
-                state += f" [{', '.join(d['status_flags'])}]"
-            cells = (name, state, f"{age_words(now - last / 1000)} ago" if last else "never",
-                     f"{c.get('frames_ok', 0)}/{c.get('frames_bad', 0)}", str(c.get("committed", 0)))
-            if name in table.rows:
-                for key, value in zip(("name", "state", "last", "frames", "stored"), cells):
-                    table.update_cell(name, key, value)
-            else:
-                table.add_row(*cells, key=name)
+    def watch_encounter(self, enc: dict[str, Any] | None) -> None:
+        line = self.main.query_one(EncounterLine)
+        line.active_id = self.active_id
+        line.encounter = enc
+        self.main.query_one(TimesBar).times = (enc or {}).get("times") or {}
+        self.refresh_bindings()
 
-    async def action_new_encounter(self) -> None:
+    def watch_news2(self, doc: dict[str, Any] | None) -> None:
+        self.main.query_one(News2Panel).doc = doc if doc is not None or self.encounter is None else {
+            "scale": self.encounter["spo2_scale"], "parameters": {}, "missing": ["(loading)"]}
+
+    @work(exclusive=True, group="load-encounter")
+    async def load_encounter(self, encounter_id: str) -> None:
+        """NEWS2 now, and the last 15 minutes of observations for the trend lines."""
         try:
-            async with async_client(self.socket_path) as client:
-                r = await client.post("/api/v1/encounters", json={})
-            if r.status_code != 201:
-                self.notify(f"could not open an encounter: {r.json().get('detail')}", severity="error")
-                return
-            self._show_encounter(r.json())
-            self.notify("new encounter open; device readings now attach to it")
-        except (httpx.HTTPError, OSError):
-            self.notify("the daemon is not reachable; try again in a moment", severity="error")
+            self.news2 = await self.api.get(f"/encounters/{encounter_id}/news2")
+            rows: list[dict[str, Any]] = []
+            after = 0
+            while page := await self.api.get(f"/encounters/{encounter_id}/observations", after=after, limit=10000):
+                rows += page
+                after = page[-1]["id"]
+                if len(page) < 10000:
+                    break
+        except ApiProblem as exc:
+            self.notify(f"could not load the encounter: {exc}", severity="error")
+            return
+        since = (time.time() - TREND_S) * 1000
+        tiles = list(self.main.query(VitalTile))
+        for row in rows:
+            if row["received_at"] < since:
+                continue
+            for tile in tiles:
+                if row["metric"] in tile.metrics:
+                    tile.add_point(row["received_at"], row["value"])
+                    if row["source"] == "manual":
+                        self._apply_reading(row["metric"], {**row, "time": row["received_at"]})
+            for tile in tiles:
+                if tile.pair == row["metric"]:
+                    tile.pair_value = row["value"]
+        for tile in tiles:
+            tile.refresh_trend()
+
+    def on_oxygen(self) -> bool | None:
+        """Whether the patient is on oxygen by the latest entry; None when nobody has said."""
+        got = ((self.news2 or {}).get("inputs") or {}).get("oxygen_supplement")
+        return None if got is None else bool(got.get("value"))
 
     def action_toggle_dark(self) -> None:
-        self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+        self.theme = DAY.name if self.theme == NIGHT.name else NIGHT.name
 
 
 def run_tui(socket_path: Path) -> int:
     """Run the UI in this terminal until the crew quits."""
     VitalsApp(socket_path).run()
     return 0
+

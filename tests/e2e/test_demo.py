@@ -54,6 +54,8 @@ def test_demo_in_tmux_shows_live_numbers_and_q_quits(tmp_path: Path) -> None:
         assert re.search(r"Pulse \d+ /min · \d+ s", screen), screen
         assert "connected" in screen and "oximeter" in screen
         t("send-keys", "-t", "demo", "n")
+        wait_for(lambda: "incident reference" in t("capture-pane", "-p", "-t", "demo").stdout, 10, "the ref prompt")
+        t("send-keys", "-t", "demo", "INC-1", "Enter")
         wait_for(lambda: "encounter open since" in t("capture-pane", "-p", "-t", "demo").stdout, 10, "new encounter")
         t("send-keys", "-t", "demo", "q")
         wait_for(lambda: t("has-session", "-t", "demo").returncode != 0, 15, "the demo to exit on q")

@@ -1,16 +1,23 @@
-"""A big-number vital-sign tile: value, unit, source device and age, stale and no-data said in words."""
+"""A big-number vital-sign tile: value, unit, source device and age, stale and no-data said in words,
+and a 15-minute trend line."""
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.reactive import reactive
-from textual.widgets import Digits, Static
+from textual.widgets import Digits, Sparkline, Static
 
 STALE_S = 10
 NO_DATA_S = 60
+# A cuff (or a hand-entered RR/temperature) is read every few minutes on purpose: minutes old is normal.
+SPOT_STALE_S = 15 * 60
+SPOT_NO_DATA_S = 60 * 60
+TREND_S = 15 * 60
+TREND_BUCKETS = 30
 
 
 def age_words(age_s: float) -> str:
@@ -23,35 +30,76 @@ def format_value(value: Any, decimals: int) -> str:
     return f"{value:.{decimals}f}"
 
 
+def trend_buckets(points: deque[tuple[float, float]], now: float) -> list[float]:
+    """Means per 30 s over the last 15 min; a gap (probe off, unplugged) sits clearly below the data."""
+    sums = [0.0] * TREND_BUCKETS
+    counts = [0] * TREND_BUCKETS
+    start = now - TREND_S
+    for t, v in points:
+        i = int((t - start) / (TREND_S / TREND_BUCKETS))
+        if 0 <= i < TREND_BUCKETS:
+            sums[i] += v
+            counts[i] += 1
+    means = [s / c for s, c in zip(sums, counts) if c]
+    if not means:
+        return []
+    lo, hi = min(means), max(means)
+    gap = lo - max((hi - lo) / 2, 1.0)
+    return [s / c if c else gap for s, c in zip(sums, counts)]
+
+
 class VitalTile(Vertical):
     """One metric. `reading` is the latest value dict from the API (value, unit, time, device)."""
 
     reading: reactive[dict[str, Any] | None] = reactive(None, always_update=True)
     now: reactive[float] = reactive(0.0)
 
-    def __init__(self, label: str, metrics: tuple[str, ...], unit: str, *, decimals: int = 0, id: str) -> None:
+    def __init__(self, label: str, metrics: tuple[str, ...], unit: str, *, decimals: int = 0, id: str,
+                 stale_s: float = STALE_S, no_data_s: float = NO_DATA_S, pair: str | None = None) -> None:
         super().__init__(id=id, classes="tile")
         self.label = label
         self.metrics = metrics  # first one present wins (e.g. heart_rate, else pulse_rate)
         self.unit = unit
         self.decimals = decimals
+        self.stale_s = stale_s
+        self.no_data_s = no_data_s
+        self.pair = pair  # a second metric shown after a slash (BP diastolic)
+        self.pair_value: Any = None
+        self.points: deque[tuple[float, float]] = deque(maxlen=20_000)
 
     def compose(self) -> ComposeResult:
-        yield Static(self.label, classes="tile-label")
         yield Digits("--", classes="tile-digits")
         yield Static("no data", classes="tile-caption")
+        yield Sparkline([], classes="tile-trend")
+
+    def add_point(self, time_ms: int, value: Any) -> None:
+        """Remember a value for the trend line (numbers only)."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            self.points.append((time_ms / 1000, float(value)))
+
+    def set_pair(self, value: Any) -> None:
+        self.pair_value = value
+        self._refresh()
+
+    def _shown(self, r: dict[str, Any]) -> str:
+        shown = format_value(r["value"], self.decimals)
+        if self.pair is not None:
+            shown += "/" + ("--" if self.pair_value is None else format_value(self.pair_value, self.decimals))
+        return shown
 
     def _state(self) -> tuple[str, str, str]:
         r = self.reading
         if r is None:
             return "--", f"{self.label}: no data", "nodata"
         age = max(0.0, (self.now or time.time()) - r["time"] / 1000)
-        shown = format_value(r["value"], self.decimals)
+        shown = self._shown(r)
         src = r.get("device") or "manual"
         flags = f" [{', '.join(r['flags'])}]" if r.get("flags") else ""
-        if age >= NO_DATA_S:
+        if self.stale_s != STALE_S:
+            src += f" · stale after {age_words(self.stale_s)}"
+        if age >= self.no_data_s:
             return "--", f"{self.label}: no data (last {shown} {self.unit}, {age_words(age)} ago)", "nodata"
-        if age >= STALE_S:
+        if age >= self.stale_s:
             return shown, f"{self.label} {shown} {self.unit} STALE {age_words(age)}\n{src}{flags}", "stale"
         return shown, f"{self.label} {shown} {self.unit} · {age_words(age)}\n{src}{flags}", "live"
 
@@ -64,11 +112,38 @@ class VitalTile(Vertical):
         for s in ("live", "stale", "nodata"):
             self.set_class(s == state, s)
 
-    def watch_reading(self) -> None:
+    def watch_reading(self, reading: dict[str, Any] | None) -> None:
+        if reading is not None:
+            self.add_point(reading["time"], reading["value"])
         self._refresh()
 
-    def watch_now(self) -> None:
+    def watch_now(self, now: float) -> None:
         self._refresh()
+        if self.children and int(now) % 5 == 0:  # the trend moves in 30 s steps: redraw it now and then
+            self.refresh_trend(now)
+
+    def refresh_trend(self, now: float | None = None) -> None:
+        now = now or time.time()
+        while self.points and self.points[0][0] < now - TREND_S:
+            self.points.popleft()
+        self.query_one(Sparkline).data = trend_buckets(self.points, now)
 
     def on_mount(self) -> None:
         self._refresh()
+
+
+# (label, metrics, unit, decimals, stale_s, no_data_s, pair, id) for the cab screen, most urgent first.
+TILES: tuple[tuple[str, tuple[str, ...], str, int, float, float, str | None, str], ...] = (
+    ("SpO2", ("spo2",), "%", 0, STALE_S, NO_DATA_S, None, "tile-spo2"),
+    ("Pulse", ("heart_rate", "pulse_rate"), "/min", 0, STALE_S, NO_DATA_S, None, "tile-pulse"),
+    ("BP", ("bp_systolic",), "mmHg", 0, SPOT_STALE_S, SPOT_NO_DATA_S, "bp_diastolic", "tile-bp"),
+    ("RR", ("resp_rate",), "/min", 0, SPOT_STALE_S, SPOT_NO_DATA_S, None, "tile-rr"),
+    ("Temp", ("temperature",), "°C", 1, SPOT_STALE_S, SPOT_NO_DATA_S, None, "tile-temp"),
+    ("EtCO2", ("etco2",), "mmHg", 0, STALE_S, NO_DATA_S, None, "tile-etco2"),
+    ("PI", ("perfusion_index",), "%", 2, STALE_S, NO_DATA_S, None, "tile-pi"),
+)
+
+
+def make_tiles() -> list[VitalTile]:
+    return [VitalTile(label, metrics, unit, decimals=dec, stale_s=stale, no_data_s=nodata, pair=pair, id=tid)
+            for label, metrics, unit, dec, stale, nodata, pair, tid in TILES]

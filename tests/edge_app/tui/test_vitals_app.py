@@ -8,7 +8,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import Static
 
 from edge_app.tui.app import VitalsApp
-from edge_app.tui.tiles import VitalTile
+from edge_app.tui.widgets.tiles import VitalTile
 
 
 class OneTile(App[None]):
@@ -50,3 +50,50 @@ async def test_missing_daemon_is_said_in_words(tmp_path: Path) -> None:
         await pilot.press("n")
         await pilot.pause(0.1)
         assert any("not reachable" in str(n.message) for n in app._notifications), "n tells the crew why nothing happened"
+
+
+def test_trend_gap_sits_below_the_data() -> None:
+    from collections import deque
+
+    from edge_app.tui.widgets.tiles import TREND_BUCKETS, trend_buckets
+
+    now = 10_000.0
+    points = deque([(now - 800, 96.0), (now - 790, 97.0), (now - 100, 95.0)])  # unplugged in between
+    data = trend_buckets(points, now)
+    assert len(data) == TREND_BUCKETS and min(data) < 95 and data.count(min(data)) == TREND_BUCKETS - 2
+
+
+def test_news2_says_band_scale_parameters_and_missing_in_words() -> None:
+    from edge_app.tui.widgets.news2 import news2_lines
+
+    params = {"resp_rate": 2, "spo2": 0, "oxygen_supplement": 0, "bp_systolic": 0, "pulse": 0,
+              "consciousness": 3, "temperature": 2}
+    doc = {"total": 7, "risk": "high", "scale": 2, "parameters": params, "missing": [], "response": "emergency",
+           "inputs": {"resp_rate": {"value": 22}, "temperature": {"value": 39.2}, "consciousness": {"value": "C"}}}
+    text, cls = news2_lines(doc)
+    assert text.startswith("NEWS2 7 HIGH · SpO2 scale 2 (88-92% target)") and cls == "risk-high"
+    assert "RR 22→2" in text and "temp 39.2→2" in text and "ACVPU C→3" in text
+    partial = {**doc, "total": None, "risk": None, "parameters": {**params, "bp_systolic": None},
+               "missing": ["bp_systolic"]}
+    assert news2_lines(partial)[0].startswith("NEWS2 INCOMPLETE (at least 7)")
+    assert "missing: BP" in news2_lines(partial)[0]
+    child = {**doc, "total": None, "warning": "patient is 9: NEWS2 does not apply under 16"}
+    assert news2_lines(child)[0].startswith("NEWS2 NOT SCORED: patient is 9")
+
+
+async def test_every_main_key_is_listed_at_80x24_and_night_day_toggle(tmp_path: Path) -> None:
+    from textual.content import Content
+
+    from edge_app.tui.widgets.lines import KeyBar, TimesBar
+
+    app = VitalsApp(tmp_path / "api.sock")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.1)
+        keys = Content.from_markup(str(app.query_one(KeyBar).content)).plain
+        for word in ("n New", "e Obs", "o O2 on/off", "m Drug", "v Handover", "x Close", "d Day/night", "q Quit"):
+            assert word in keys
+        assert "3 scene --" in Content.from_markup(str(app.query_one(TimesBar).content)).plain
+        assert app.query_one(KeyBar).region.bottom == 24, "the key legend is on screen at 80x24"
+        assert app.theme == "edge-night"
+        await pilot.press("d")
+        assert app.theme == "edge-day"

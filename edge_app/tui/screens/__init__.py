@@ -1,0 +1,1 @@
+"""Screens and dialogs over the vitals screen: entry forms, prompts, handover, picking an encounter."""

@@ -1,0 +1,92 @@
+"""One-line widgets: the key legend, the encounter line and the time stamps with their keys."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.markup import escape
+from textual.reactive import reactive
+from textual.widgets import Static
+
+# key -> (time name in the API, words on screen), in the order a job runs
+TIME_KEYS: tuple[tuple[str, str, str], ...] = (
+    ("1", "call", "call"), ("2", "mobile", "mobile"), ("3", "at_scene", "scene"),
+    ("4", "at_patient", "patient"), ("5", "left_scene", "left"), ("6", "at_hospital", "hospital"),
+    ("7", "handover", "handover"), ("8", "clear", "clear"),
+)
+TIME_WORDS = {"call": "call", "mobile": "mobile", "at_scene": "at scene", "at_patient": "at patient",
+              "left_scene": "left scene", "at_hospital": "at hospital", "handover": "handover", "clear": "clear"}
+
+
+def hhmm(ms: int | None) -> str:
+    return "--:--" if ms is None else time.strftime("%H:%M", time.localtime(ms / 1000))
+
+
+class KeyBar(Static):
+    """Every key this screen answers to, wrapped over as many lines as the width needs (a footer that fits
+    80 columns); keys an action does not apply to right now are not listed."""
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self._draw)
+        self._draw()
+
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def _draw(self, *_: Any) -> None:
+        parts: list[str] = []
+        seen: set[str] = set()
+        for _node, binding, enabled, _tip in self.screen.active_bindings.values():
+            if not binding.show or binding.description in seen:
+                continue
+            seen.add(binding.description)
+            key = escape(self.app.get_key_display(binding))
+            style = "b $accent" if enabled else "$text-disabled"
+            parts.append(f"[{style}]{key}[/] {escape(binding.description)}")
+        self.update("  ".join(parts))
+
+
+class EncounterLine(Static):
+    """Which encounter the keys act on, and whether device readings attach to it."""
+
+    encounter: reactive[dict[str, Any] | None] = reactive(None, always_update=True)
+    active_id: reactive[str | None] = reactive(None)
+
+    def line_text(self) -> str:
+        enc = self.encounter
+        if enc is None:
+            return "no open encounter: readings are kept unassigned; press n to start one"
+        ref = enc.get("incident_ref") or "no incident ref"
+        p = enc.get("patient") or {}
+        who = " ".join(str(x) for x in (p.get("name"), p.get("sex"), _age(p)) if x) or "patient not named"
+        status = "" if enc.get("status") == "open" else f" · {enc['status'].upper().replace('_', ' ')}"
+        line = f"encounter open since {hhmm(enc['created_at'])} · {ref} · {who}{status}"
+        if self.active_id and enc.get("id") != self.active_id:
+            line += " · NOT the active one: device readings go to the newest open encounter"
+        return line
+
+    def watch_encounter(self) -> None:
+        self.update(escape(self.line_text()))
+
+    def watch_active_id(self) -> None:
+        self.update(escape(self.line_text()))
+
+
+def _age(p: dict[str, Any]) -> str:
+    if p.get("date_of_birth"):
+        return f"born {p['date_of_birth']}"
+    return f"about {p['estimated_age']}" if p.get("estimated_age") is not None else ""
+
+
+class TimesBar(Static):
+    """The time stamps with the key that sets each: "3 at scene 10:42"."""
+
+    times: reactive[dict[str, int | None]] = reactive(dict, always_update=True)
+
+    def watch_times(self, times: dict[str, int | None]) -> None:
+        parts = []
+        for key, name, words in TIME_KEYS:
+            at = times.get(name)
+            stamp = f"[b reverse] {hhmm(at)} [/]" if at else "[dim]--[/]"
+            parts.append(f"[b $accent]{key}[/] {words} {stamp}")
+        self.update(" ".join(parts))
