@@ -4,19 +4,23 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 from litestar import Litestar, MediaType, Request, Response
 from litestar.di import Provide
-from litestar.middleware.base import DefineMiddleware
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from edge_app import __version__
-from edge_app.api.context import AppContext
+from edge_app.api import schemas
+from edge_app.api import auth as auth_api
 from edge_app.api.auth import AuthController
+from edge_app.api.context import AppContext
 from edge_app.api.encounters import EncounterController
 from edge_app.api.handover import HandoverController
+from edge_app.api.openapi import AllowFromSchema, document_errors, precise_request_schemas
 from edge_app.api.observations import EncounterObservationController, ObservationController
 from edge_app.api.system import SystemController, healthz
 from edge_app.auth.middleware import AuthMiddleware
@@ -60,7 +64,7 @@ def _crash(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]
 
 def create_app(ctx: AppContext) -> Litestar:
     """The API over one daemon's context."""
-    return Litestar(
+    app = Litestar(
         route_handlers=[healthz, EncounterController, EncounterObservationController, ObservationController,
                         HandoverController, SystemController, AuthController],
         middleware=[DefineMiddleware(AuthMiddleware, registry=ctx.tokens)],
@@ -76,3 +80,14 @@ def create_app(ctx: AppContext) -> Litestar:
         debug=False,
         logging_config=None,  # the daemon configures logging (journald priorities); Litestar must not
     )
+    document_errors(app)
+    structs = {id(o): o for o in [*vars(schemas).values(), *vars(auth_api).values()]
+               if isinstance(o, type) and issubclass(o, msgspec.Struct) and o is not msgspec.Struct}
+    precise_request_schemas(app, list(structs.values()))
+    return app
+
+
+def asgi_app(ctx: AppContext) -> Any:
+    """What the servers run: the app, with OPTIONS answered from its schema."""
+    app = create_app(ctx)
+    return AllowFromSchema(app, app)

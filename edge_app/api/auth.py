@@ -73,9 +73,8 @@ class AuthController(Controller):
         return Paired(**paired)
 
     @post("/pairing-codes", status_code=201, summary="A one-time pairing code, valid 5 minutes (technician)")
-    async def new_code(self, ctx: AppContext, request: Request[Any, Any, Any],
-                       data: CodeRequest | None = None) -> PairingCode:
-        scope = data.scope if data else "crew"
+    async def new_code(self, ctx: AppContext, request: Request[Any, Any, Any], data: CodeRequest) -> PairingCode:
+        scope = data.scope
         code = await ctx.write(tokens.create_code(now_ms(), actor_of(request), scope))
         return PairingCode(code=code["code"], scope=scope, expires_at=code["expires_at"], url=ctx.tablet_url,
                            fingerprint=ctx.tls_fingerprint)

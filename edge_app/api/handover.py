@@ -79,10 +79,11 @@ class HandoverController(Controller):
 
     @get("/fhir", summary="The record as a FHIR R4 transaction Bundle (PUT by client-assigned UUIDs)",
          sync_to_thread=True, media_type="application/fhir+json")
-    def fhir(self, ctx: AppContext, encounter_id: EncounterId, request: Request[Any, Any, Any]) -> Response[bytes]:
+    def fhir(self, ctx: AppContext, encounter_id: EncounterId, request: Request[Any, Any, Any]
+             ) -> Response[dict[str, Any]]:
         bundle = store_call(lambda: fhir_bundle(ctx.reader, encounter_id, now_ms()))
         ctx.audit(actor_of(request), "encounter.export", encounter_id, {"format": "fhir"})
-        return Response(msgspec.json.encode(bundle), media_type="application/fhir+json")
+        return Response(bundle, media_type="application/fhir+json")
 
     @get("/handover", summary="Handover as text: ATMIST to read aloud, or the full written summary",
          sync_to_thread=True, media_type=MediaType.TEXT)

@@ -5,6 +5,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from firmware_bridge.metrics import Metric
+
 IncidentRef = Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[\w ./:#-]*$",
                                           description="the dispatch system's incident reference")]
 EncounterStatus = Literal["open", "handed_over", "closed"]
@@ -18,7 +20,9 @@ Sex = Literal["male", "female", "other", "unknown"]
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
 LongText = Annotated[str, msgspec.Meta(max_length=4000)]
 EpochMs = Annotated[int, msgspec.Meta(ge=0, lt=2**45, description="epoch ms, UTC")]
-TimeIn = EpochMs | Annotated[str, msgspec.Meta(max_length=40, description="ISO 8601 with offset")]
+ISO_WITH_OFFSET = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$"
+TimeIn = EpochMs | Annotated[str, msgspec.Meta(max_length=40, pattern=ISO_WITH_OFFSET,
+                                              description="ISO 8601 with a UTC offset, e.g. 2026-11-23T10:42:00Z")]
 
 
 class Patient(msgspec.Struct):
@@ -159,8 +163,11 @@ class EncounterEvent(msgspec.Struct):
     value: Any
 
 
+MetricName = Literal[tuple(m.value for m in Metric)]  # type: ignore[valid-type]  (the vocabulary, in the schema)
+
+
 class ObservationCreate(msgspec.Struct, forbid_unknown_fields=True):
-    metric: Annotated[str, msgspec.Meta(max_length=32)]
+    metric: MetricName
     value: float | bool | Annotated[str, msgspec.Meta(max_length=8)]
     unit: Annotated[str, msgspec.Meta(max_length=16)] | None = None
     time: TimeIn | None = None
@@ -239,13 +246,13 @@ class News2(msgspec.Struct):
     warning: str | None = None
 
 
-GcsScore = int | Literal["NT", "nt"]
+NotTestable = Literal["NT", "nt"]
 
 
 class GcsCreate(msgspec.Struct, forbid_unknown_fields=True):
-    eye: GcsScore
-    verbal: GcsScore
-    motor: GcsScore
+    eye: Annotated[int, msgspec.Meta(ge=1, le=4)] | NotTestable
+    verbal: Annotated[int, msgspec.Meta(ge=1, le=5)] | NotTestable
+    motor: Annotated[int, msgspec.Meta(ge=1, le=6)] | NotTestable
     time: TimeIn | None = None
 
 
