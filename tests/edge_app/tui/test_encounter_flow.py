@@ -21,7 +21,7 @@ from tests.edge_app.tui.conftest import LiveDaemon
 SIZE = (100, 30)
 
 
-async def until(pilot: Pilot[Any], predicate: Callable[[], Any], what: str, timeout: float = 5.0) -> Any:
+async def until(pilot: Pilot[Any], predicate: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
     for _ in range(int(timeout / 0.05)):
         if value := predicate():
             return value
