@@ -1,6 +1,7 @@
 """The one writer: a thread that owns the write connection and commits whatever is queued together."""
 from __future__ import annotations
 
+import abc
 import fcntl
 import logging
 import queue
@@ -194,16 +195,16 @@ def _lock_database(path: Path) -> IO[bytes]:
     return fh
 
 
-class MergeableOp:
+class MergeableOp(abc.ABC):
     """An op whose consecutive instances the writer may apply together (e.g. one executemany)."""
 
     def __call__(self, db: sqlite_utils.Database) -> Any:
         return type(self).apply_many(db, [self])[0]
 
     @classmethod
+    @abc.abstractmethod
     def apply_many(cls, db: sqlite_utils.Database, ops: list[Any]) -> list[Any]:
         """Apply every op; one result per op, in order."""
-        raise NotImplementedError
 
 
 def _runs(batch: list[tuple[Op, Future[Any]]]) -> list[list[tuple[Op, Future[Any]]]]:

@@ -4,6 +4,8 @@ Layouts and their sources are in nonin_frames.py, host commands in nonin_command
 """
 from __future__ import annotations
 
+import abc
+
 import logging
 from collections import deque
 from typing import ClassVar
@@ -120,9 +122,9 @@ class NoninCodec(Codec):
 
     # -- what each format supplies ---------------------------------------------------------------------
 
+    @abc.abstractmethod
     def _item_at(self, i: int, final: bool) -> _Step:
         """Try to take one frame of this format at buf[i]."""
-        raise NotImplementedError
 
     def _own_frame(self, raw: bytes) -> bool:
         """Whether raw (5 bytes) starts with a frame of this format; used to place a reply byte."""
@@ -217,12 +219,14 @@ class _PacketCodec(NoninCodec):
         self._packet: list[Frame] | None = None  # frames of the packet being gathered, from its SYNC frame
 
     @staticmethod
+    @abc.abstractmethod
     def _valid(raw: bytes) -> bool:
-        raise NotImplementedError
+        """Whether 5 bytes are a well-formed frame of this format."""
 
     @staticmethod
+    @abc.abstractmethod
     def _decode(raw: bytes) -> Frame:
-        raise NotImplementedError
+        """The fields of one well-formed frame."""
 
     def _own_frame(self, raw: bytes) -> bool:
         return self._valid(raw)
