@@ -93,8 +93,14 @@ def run_checks(config_arg: str | None) -> list[Check]:
     checks += daemon_rows
     live = {d["name"]: d for d in status["devices"]} if status else {}
     checks += [_device(dev, live.get(dev.name), status is not None) for dev in cfg.devices]
+    from edge_app.cli.doctor_radio import bluetooth_checks, tls_check
+
+    checks += bluetooth_checks(cfg, live)
     if cfg.listen:
         checks.append(_listen(*cfg.listen))
+        tls = tls_check(cfg, status is not None)
+        if tls is not None:
+            checks.append(tls)
     checks.append(_clock(newest_ms))
     checks.append(_upstream(cfg))
     return checks
@@ -246,9 +252,14 @@ def _device(dev: DeviceConfig, live: dict[str, Any] | None, daemon_up: bool) -> 
 def _listen(host: str, port: int) -> Check:
     import httpx
 
-    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    from edge_app.config import is_loopback
+
+    scheme = "http" if is_loopback(host) else "https"  # off loopback the listener is TLS only
+    probe = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    url = f"{scheme}://[{probe}]:{port}" if ":" in probe else f"{scheme}://{probe}:{port}"
     try:
-        r = httpx.get(f"{url}/healthz", timeout=3.0)
+        # The certificate is self-signed and checked by its own row; here only "does it answer".
+        r = httpx.get(f"{url}/healthz", timeout=3.0, verify=False)
         if r.status_code == 200:
             return Check("api listen", OK, f"{host}:{port} answers /healthz")
         return Check("api listen", FAIL, f"{host}:{port} answered {r.status_code}",

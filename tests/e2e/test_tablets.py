@@ -116,3 +116,24 @@ def test_uplink_scope_reads_records_and_nothing_else(tablet_daemon: tuple[Daemon
         assert up.get("/api/v1/encounters").status_code == 200
         assert up.post("/api/v1/encounters", json={}).status_code == 403
         assert up.get("/api/v1/devices").status_code == 403
+
+
+def test_doctor_checks_the_tablet_listener_and_its_certificate(tablet_daemon: tuple[Daemon, int],
+                                                               root: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from tests.e2e.harness import ROOT
+
+    r = subprocess.run([sys.executable, "-m", "edge_app", "doctor", "--json", "--config", str(root / "config.toml")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    rows = {c["check"]: c for c in json.loads(r.stdout)}
+    assert rows["api listen"]["status"] == "ok", rows["api listen"]
+    assert rows["tls certificate"]["status"] == "ok" and "expires" in rows["tls certificate"]["detail"]
+    (root / "tls" / "tablet.crt").write_text("not a certificate")
+    r = subprocess.run([sys.executable, "-m", "edge_app", "doctor", "--json", "--config", str(root / "config.toml")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    rows = {c["check"]: c for c in json.loads(r.stdout)}
+    assert rows["tls certificate"]["status"] == "FAIL" and rows["tls certificate"]["fix"]
+    assert r.returncode == 1
