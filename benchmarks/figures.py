@@ -107,9 +107,10 @@ def ingest_ratio(quick: bool) -> list[Figure]:
 
 # ---------------------------------------------------------------- daemon end to end
 
-def _daemon(root: Path, devices: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def _daemon(root: Path, devices: str, env: dict[str, str] | None = None, extra_api: str = "") -> subprocess.Popen[bytes]:
     cfg = root / "config.toml"
-    cfg.write_text(f'[storage]\npath = "{root / "edge.db"}"\n[api]\nsocket = "{root / "api.sock"}"\n{devices}')
+    cfg.write_text(f'[storage]\npath = "{root / "edge.db"}"\n[api]\nsocket = "{root / "api.sock"}"\n{extra_api}\n'
+                   f'{devices}')
     return subprocess.Popen([sys.executable, "-m", "edge_app", "run", "--config", str(cfg)], cwd=ROOT,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=open(root / "daemon.log", "ab"), env={**os.environ, **(env or {})})
@@ -289,13 +290,14 @@ SECTIONS = {"codecs": codec_rates, "store": ingest_ratio, "start": cold_start, "
 def _system_sections() -> dict[str, Callable[[bool], list[Figure]]]:
     from benchmarks import system
 
-    return {"memory": system.daemon_memory, "api": system.api_throughput, "replug": system.replug}
+    return {"memory": system.daemon_memory, "api": system.api_throughput, "tls": system.api_tls,
+            "replug": system.replug}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="short mode (CI)")
-    ap.add_argument("--only", choices=sorted([*SECTIONS, "memory", "api", "replug"]), action="append",
+    ap.add_argument("--only", choices=sorted([*SECTIONS, "memory", "api", "tls", "replug"]), action="append",
                     help="run only these sections")
     args = ap.parse_args()
     figures: list[Figure] = []

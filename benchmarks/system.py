@@ -57,7 +57,13 @@ BARE_APP = textwrap.dedent('''
     @get("/api/v1/encounters/{eid:str}", sync_to_thread=True)
     def one(eid: str) -> dict:
         return DOC
-    uvicorn.run(Litestar([one], logging_config=None), uds=sys.argv[1], log_level="warning", lifespan="off")
+    app = Litestar([one], logging_config=None)
+    if sys.argv[1].startswith("tls:"):
+        _, port, cert, key = sys.argv[1].split(":", 3)
+        uvicorn.run(app, host="127.0.0.1", port=int(port), ssl_certfile=cert, ssl_keyfile=key,
+                    log_level="warning", lifespan="off")
+    else:
+        uvicorn.run(app, uds=sys.argv[1], log_level="warning", lifespan="off")
 ''')
 
 
@@ -157,3 +163,67 @@ def replug(quick: bool) -> list[Figure]:
     worst = max(samples)
     return [Figure("replug to next stored reading, median", sorted(samples)[len(samples) // 2] * 1000, "ms", "", None),
             Figure("replug to next stored reading, worst", worst * 1000, "ms", "< 1000 ms", worst < 1.0)]
+
+
+async def _load_tls(base: str, path: str, token: str | None, n: int, clients: int = 8) -> tuple[float, list[float]]:
+    import httpx
+
+    lat: list[float] = []
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    async def worker(count: int) -> None:
+        async with httpx.AsyncClient(base_url=base, verify=False, headers=headers) as c:
+            for _ in range(count):
+                t0 = time.perf_counter()
+                r = await c.get(path)
+                lat.append((time.perf_counter() - t0) * 1000)
+                assert r.status_code == 200, r.status_code
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(n // clients) for _ in range(clients)))
+    return len(lat) / (time.perf_counter() - t0), lat
+
+
+def api_tls(quick: bool) -> list[Figure]:
+    """A paired tablet's GET over TLS with 8 keep-alive clients, beside a bare Litestar app with the same
+    certificate serving the same JSON (same run)."""
+    import json
+
+    import httpx
+
+    n = 800 if quick else 5000
+    with tempfile.TemporaryDirectory(prefix="eb-") as d:
+        root = Path(d)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        proc = _daemon(root, "", extra_api=f'listen = "0.0.0.0:{port}"')
+        try:
+            _wait(lambda: _api_up(root), 20)
+            with httpx.Client(transport=httpx.HTTPTransport(uds=str(root / "api.sock")), base_url="http://x") as c:
+                doc = c.post("/api/v1/encounters", json={"incident_ref": "BENCH"}).json()
+                code = c.post("/api/v1/pairing-codes", json={}).json()["code"]
+            token = httpx.post(f"https://127.0.0.1:{port}/api/v1/pair", json={"code": code, "name": "bench"},
+                               verify=False).json()["token"]
+            path = f"/api/v1/encounters/{doc['id']}"
+            app_rps, app_lat = asyncio.run(_load_tls(f"https://127.0.0.1:{port}", path, token, n))
+        finally:
+            proc.terminate()
+            proc.wait(10)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            bare_port = s.getsockname()[1]
+        cert, key = root / "tls" / "tablet.crt", root / "tls" / "tablet.key"
+        bare = subprocess.Popen([sys.executable, "-c", BARE_APP, f"tls:{bare_port}:{cert}:{key}", json.dumps(doc)],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            _wait(lambda: httpx.get(f"https://127.0.0.1:{bare_port}{path}", verify=False).status_code == 200, 20)
+            bare_rps, _ = asyncio.run(_load_tls(f"https://127.0.0.1:{bare_port}", path, None, n))
+        finally:
+            bare.terminate()
+            bare.wait(10)
+    ratio = app_rps / bare_rps
+    return [Figure("tablet GET over TLS, req/s (8 clients)", app_rps, "req/s", "", None),
+            Figure("bare Litestar over TLS, req/s", bare_rps, "req/s", "", None),
+            Figure("tablet API vs bare Litestar, TLS (ratio)", ratio, "x", ">= 0.5", ratio >= 0.5),
+            Figure("tablet GET over TLS, p50", pct(app_lat, 50), "ms", "", None),
+            Figure("tablet GET over TLS, p99", pct(app_lat, 99), "ms", "< 10 ms", pct(app_lat, 99) < 10)]

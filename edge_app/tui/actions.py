@@ -295,6 +295,11 @@ class EncounterActions(_Base):
             form.initial["_version"] = self.encounter["version"]  # the crew has now seen the other change
         return problem
 
+    def action_pair_tablet(self) -> None:
+        from edge_app.tui.screens.pairing import PairingScreen
+
+        self.push_screen(PairingScreen(self.api))
+
     def action_handover(self) -> None:
         from edge_app.tui.screens.handover import HandoverScreen
 

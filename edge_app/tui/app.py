@@ -53,6 +53,7 @@ class VitalsApp(EncounterActions, App[int]):
         Binding("s", "scale", "SpO2 scale"),
         Binding("v", "handover", "Handover"),
         Binding("x", "close", "Close"),
+        Binding("t", "pair_tablet", "Pair tablet"),
         Binding("d", "toggle_dark", "Day/night"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
