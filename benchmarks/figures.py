@@ -291,13 +291,13 @@ def _system_sections() -> dict[str, Callable[[bool], list[Figure]]]:
     from benchmarks import system
 
     return {"memory": system.daemon_memory, "api": system.api_throughput, "tls": system.api_tls,
-            "replug": system.replug}
+            "replug": system.replug, "tui": system.tui}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="short mode (CI)")
-    ap.add_argument("--only", choices=sorted([*SECTIONS, "memory", "api", "tls", "replug"]), action="append",
+    ap.add_argument("--only", choices=sorted([*SECTIONS, "memory", "api", "tls", "replug", "tui"]), action="append",
                     help="run only these sections")
     args = ap.parse_args()
     figures: list[Figure] = []

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sqlite3
 import subprocess
@@ -227,3 +228,49 @@ def api_tls(quick: bool) -> list[Figure]:
             Figure("tablet API vs bare Litestar, TLS (ratio)", ratio, "x", ">= 0.5", ratio >= 0.5),
             Figure("tablet GET over TLS, p50", pct(app_lat, 50), "ms", "", None),
             Figure("tablet GET over TLS, p99", pct(app_lat, 99), "ms", "< 10 ms", pct(app_lat, 99) < 10)]
+
+
+async def _tui_draw(root: Path, n: int) -> tuple[list[float], float]:
+    """Drive the real TUI (headless, Textual's Pilot) against a daemon; time a line written on the pty until
+    its SpO2 is in the tile's caption."""
+    from textual.widgets import Static
+
+    from edge_app.tui.app import VitalsApp
+    from firmware_bridge.simulate.masimo import masimo_line
+    from firmware_bridge.simulate.patient import Vitals
+    from firmware_bridge.simulate.ports import VirtualSerialPort
+
+    link = root / "tty0"
+    port = VirtualSerialPort(link)
+    proc = _daemon(root, f'[[devices]]\nname = "ox"\nprotocol = "masimo-ascii"\nport = "{link}"\n')
+    samples: list[float] = []
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, _wait, lambda: _api_up(root), 20)
+        app = VitalsApp(root / "api.sock")
+        async with app.run_test(size=(100, 30)) as pilot:
+            caption = app.query_one("#tile-spo2 .tile-caption", Static)
+            for i in range(n):
+                spo2 = 80 + (i % 19)
+                port.write(masimo_line(Vitals(spo2, 70 + i % 9, 3.5), datetime.now(UTC), serial_number="0000000001"))
+                t0 = time.perf_counter()
+                while f"SpO2 {spo2} %" not in str(caption.content):
+                    await pilot.pause(0.001)
+                    if time.perf_counter() - t0 > 5:
+                        raise RuntimeError("reading never drawn")
+                samples.append((time.perf_counter() - t0) * 1000)
+                await pilot.pause(0.05)
+            rss = _rss_mb(os.getpid())
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        port.close()
+    return samples, rss
+
+
+def tui(quick: bool) -> list[Figure]:
+    """A reading written on the pty to it drawn on the cab screen; memory of a process running the TUI."""
+    with tempfile.TemporaryDirectory(prefix="eb-") as d:
+        samples, rss = asyncio.run(_tui_draw(Path(d), 20 if quick else 100))
+    return [Figure("pty reading -> drawn on the TUI, p50", pct(samples, 50), "ms", "", None),
+            Figure("pty reading -> drawn on the TUI, p99", pct(samples, 99), "ms", "", None),
+            Figure("TUI process RSS (headless, incl. benchmark)", rss, "MB", "< 60 MB", rss < 60)]
