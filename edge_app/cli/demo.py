@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from edge_app.cli.procs import spawn_edge_app, stop, tail
+from edge_app.cli.procs import die_with_parent, spawn_edge_app, stop, tail
 from edge_app.errors import EdgeAppError
 
 # A Masimo on the stretcher and a Nonin finger probe: two vendors' wire formats at once.
@@ -19,12 +19,18 @@ DEMO_DEVICES = (("oximeter", "masimo-ascii"), ("nonin", "nonin-df7"))
 START_TIMEOUT_S = 15.0
 
 
-def _config(root: Path) -> Path:
+BLE_DEVICE = ("strap", "gatt-heart-rate", "C0:FF:EE:00:00:01")
+
+
+def _config(root: Path, ble: bool) -> Path:
     lines = ["# written by `edge-app demo`", "[storage]", f'path = "{root / "edge.db"}"', "", "[api]",
              f'socket = "{root / "api.sock"}"', ""]
     for name, protocol in DEMO_DEVICES:
         lines += ["[[devices]]", f'name = "{name}"', f'protocol = "{protocol}"', f'port = "{root / ("tty-" + name)}"',
                   ""]
+    if ble:
+        name, protocol, address = BLE_DEVICE
+        lines += ["[[devices]]", f'name = "{name}"', f'protocol = "{protocol}"', f'address = "{address}"', ""]
     path = root / "config.toml"
     path.write_text("\n".join(lines))
     return path
@@ -74,9 +80,26 @@ def demo_command(*, data_dir: str | None, headless: bool, seconds: float | None,
     throwaway = data_dir is None
     root = Path(tempfile.mkdtemp(prefix="edge-app-demo-")) if throwaway else Path(data_dir).resolve()  # type: ignore[arg-type]
     root.mkdir(parents=True, exist_ok=True)
-    cfg = _config(root)
-    daemon_log = root / "daemon.log"
     procs: list = []
+    env = dict(os.environ)
+    dbus = shutil.which("dbus-daemon")
+    # The bus socket wants a short path (Unix sockets: 107 bytes), so it may live outside the data dir.
+    bus_dir = Path(tempfile.mkdtemp(prefix="edge-bus-", dir=root if len(str(root)) < 60 else "/tmp"))
+    ble = False
+    if dbus:
+        # A Bluetooth strap too: a fake bluetoothd on a private bus that the daemon's bleak talks to.
+        from firmware_bridge.simulate.bluez import start_private_bus
+
+        bus_proc, address = start_private_bus(bus_dir, dbus, preexec_fn=die_with_parent)
+        procs.append(bus_proc)
+        if address:
+            env["DBUS_SYSTEM_BUS_ADDRESS"] = address
+            ble = True
+    if not ble:
+        print("edge-app demo: no private D-Bus (is dbus-daemon installed?), so no simulated Bluetooth strap",
+              file=sys.stderr)
+    cfg = _config(root, ble=ble)
+    daemon_log = root / "daemon.log"
     app = None
 
     def on_signal(signum: int, frame: object) -> None:
@@ -93,8 +116,12 @@ def demo_command(*, data_dir: str | None, headless: bool, seconds: float | None,
             for i, (name, protocol) in enumerate(DEMO_DEVICES):
                 procs.append(spawn_edge_app(["simulate", protocol, "--pty", str(root / f"tty-{name}"),
                                              "--seed", str(i + 1)], log=sim_log))
+            if ble:
+                procs.append(spawn_edge_app(["simulate", BLE_DEVICE[1], "--bus", "--address", BLE_DEVICE[2]],
+                                            log=sim_log, env=env))
         with open(daemon_log, "ab") as log:
-            procs.append(spawn_edge_app([*(["--debug"] if debug else []), "run", "--config", str(cfg)], log=log))
+            procs.append(spawn_edge_app([*(["--debug"] if debug else []), "run", "--config", str(cfg)], log=log,
+                                        env=env))
         _wait_ready(root / "api.sock", daemon_log, procs)
         if headless:
             print(f"# demo running in {root}; Ctrl+C to stop", flush=True)
@@ -113,6 +140,7 @@ def demo_command(*, data_dir: str | None, headless: bool, seconds: float | None,
     finally:
         for p in reversed(procs):
             stop(p)
+        shutil.rmtree(bus_dir, ignore_errors=True)
         if throwaway:
             shutil.rmtree(root, ignore_errors=True)
         else:

@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     dst.add_argument("--pty", metavar="LINK", help="make a pseudo-terminal and link its reader end here")
     dst.add_argument("--listen", metavar="HOST:PORT", help="hl7-oru over TCP: listen for the bridge")
     dst.add_argument("--connect", metavar="HOST:PORT", help="hl7-oru over TCP: connect to the bridge")
+    dst.add_argument("--bus", action="store_true",
+                     help="gatt-*: a BLE device on the private D-Bus in $DBUS_SYSTEM_BUS_ADDRESS")
+    sp.add_argument("--address", metavar="AA:BB:CC:DD:EE:FF", help="with --bus: the simulated device's address")
     sp.add_argument("--rate", type=float, default=1.0, metavar="HZ", help="lines per second (default 1)")
     sp.add_argument("--seed", type=int, default=None, help="make the simulated patient repeatable")
 
@@ -100,6 +103,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return decode_command(args.protocol, hex_=args.hex, text=args.text, file=args.file)
     if cmd == "simulate":
         logs.setup("debug" if args.debug else "warning", journald=False)
+        if args.bus:
+            from firmware_bridge.simulate.ble import simulate_ble_main
+
+            return simulate_ble_main(args.protocol, address=args.address, rate_hz=args.rate, seed=args.seed)
         from firmware_bridge.simulate import simulate_main
 
         return simulate_main(args.protocol, port=args.port, pty_link=args.pty, rate_hz=args.rate,

@@ -14,7 +14,7 @@ from typing import IO, Any
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # Linux: the kernel sends SIGTERM to the child when the parent dies, even by SIGKILL.
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -26,7 +26,7 @@ def spawn_edge_app(args: Sequence[str], *, log: IO[Any] | int | None = None,
     return subprocess.Popen([sys.executable, "-m", "edge_app", *args], stdin=subprocess.DEVNULL,
                             stdout=log if log is not None else subprocess.DEVNULL,
                             stderr=log if log is not None else subprocess.DEVNULL,
-                            start_new_session=True, preexec_fn=_die_with_parent, env=env)
+                            start_new_session=True, preexec_fn=die_with_parent, env=env)
 
 
 def stop(proc: subprocess.Popen[bytes], timeout: float = 3.0) -> int | None:

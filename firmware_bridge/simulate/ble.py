@@ -1,0 +1,101 @@
+"""Simulated Bluetooth LE health devices (`edge-app simulate gatt-…`), served by the fake bluetoothd on a
+private D-Bus (never the real system bus: bluetoothd owns org.bluez there)."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Callable
+
+from firmware_bridge.codecs.ieee11073 import encode_float, encode_sfloat
+from firmware_bridge.simulate.patient import PatientModel, Vitals
+
+Encoder = Callable[[Vitals, int], bytes | None]
+
+
+def _hr(v: Vitals, tick: int) -> bytes:
+    return bytes([0x00, v.pulse_rate])  # GATT 0x2A37: flags 0 (uint8 rate, no contact bits)
+
+
+def _plx(v: Vitals, tick: int) -> bytes:
+    return b"\x00" + encode_sfloat(v.spo2) + encode_sfloat(v.pulse_rate)  # 0x2A5F continuous, no options
+
+
+def _bp(v: Vitals, tick: int) -> bytes | None:
+    if tick % 30:
+        return None  # a cuff cycles every few minutes; here every 30 ticks
+    sys_, dia = 110 + (v.pulse_rate % 20), 70 + (v.pulse_rate % 10)
+    # 0x2A35: flags 0x00 (mmHg, no time, no pulse), systolic, diastolic, mean arterial pressure
+    return b"\x00" + encode_sfloat(sys_) + encode_sfloat(dia) + encode_sfloat(round((sys_ + 2 * dia) / 3))
+
+
+def _temp(v: Vitals, tick: int) -> bytes | None:
+    if tick % 10:
+        return None
+    return b"\x00" + encode_float(36.5 + (v.pulse_rate % 10) / 10)  # 0x2A1C: flags 0 (Celsius), FLOAT
+
+
+# protocol -> (GATT profile for the fake, characteristic that carries values, encoder, advertised name)
+DEVICES: dict[str, tuple[dict[int, list[tuple[int, list[str], bytes]]], int, Encoder, str]] = {
+    "gatt-heart-rate": ({0x180D: [(0x2A37, ["notify"], b""), (0x2A38, ["read"], b"\x01")]}, 0x2A37, _hr, "SIM-HRM"),
+    "gatt-plx": ({0x1822: [(0x2A5E, ["indicate"], b""), (0x2A5F, ["notify"], b"")]}, 0x2A5F, _plx, "SIM-PLX"),
+    "gatt-blood-pressure": ({0x1810: [(0x2A35, ["indicate"], b""), (0x2A49, ["read"], b"\x00\x00")]}, 0x2A35, _bp,
+                            "SIM-BP"),
+    "gatt-temperature": ({0x1809: [(0x2A1C, ["indicate"], b"")]}, 0x2A1C, _temp, "SIM-THERMO"),
+}
+
+
+async def serve(protocol: str, *, address: str, rate_hz: float, seed: int | None,
+                stop: asyncio.Event) -> None:
+    """Own org.bluez on the bus in DBUS_SYSTEM_BUS_ADDRESS and send values while the central listens."""
+    from firmware_bridge.simulate.bluez import FakeBlueZ
+
+    profile, char, encode, name = DEVICES[protocol]
+    fake = await FakeBlueZ.start()
+    device = fake.add(profile, address=address, name=name)
+    fake.radio_on()
+    patient = PatientModel(seed)
+    tick = 0
+    try:
+        while not stop.is_set():
+            vitals = patient.step()
+            value = encode(vitals, tick)
+            if value is not None and device.subscribed(char):
+                device.send(char, value)
+            tick += 1
+            try:
+                await asyncio.wait_for(stop.wait(), 1 / rate_hz)
+            except asyncio.TimeoutError:
+                pass
+    finally:
+        fake.stop()
+
+
+def simulate_ble_main(protocol: str, *, address: str | None, rate_hz: float, seed: int | None) -> int:
+    """`edge-app simulate gatt-… --bus`: exit 2 with a reason when it cannot run."""
+    if protocol not in DEVICES:
+        print(f"edge-app: cannot simulate {protocol!r} over BLE; simulated: {', '.join(DEVICES)}", file=sys.stderr)
+        return 2
+    if not os.environ.get("DBUS_SYSTEM_BUS_ADDRESS"):
+        print("edge-app: set DBUS_SYSTEM_BUS_ADDRESS to a private bus (e.g. from `dbus-daemon --session "
+              "--print-address --fork`); the real bluetoothd owns org.bluez on the system bus", file=sys.stderr)
+        return 2
+    addr = address or "C0:FF:EE:00:00:01"
+    print(f"simulating {protocol} as {addr} on {os.environ['DBUS_SYSTEM_BUS_ADDRESS']}; Ctrl+C to stop", flush=True)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(protocol, address=addr, rate_hz=rate_hz, seed=seed, stop=stop)
+
+    try:
+        asyncio.run(main())
+    except Exception as exc:  # the bus went away, or org.bluez is taken
+        print(f"edge-app simulate: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
