@@ -62,8 +62,8 @@ def precise_request_schemas(app: Litestar, structs: list[type]) -> None:
 
 
 class AllowFromSchema:
-    """Answer OPTIONS with exactly the methods the schema documents for the path (Litestar's own answer
-    lists only the methods of the first handler registered for a path)."""
+    """OPTIONS and 405 answers list exactly the methods the schema documents for the path (Litestar's own
+    answer lists only the methods of the first handler registered for a path)."""
 
     def __init__(self, app: Any, litestar: Litestar) -> None:
         import re
@@ -76,11 +76,24 @@ class AllowFromSchema:
             self.routes.append((pattern, ", ".join(methods)))
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "OPTIONS":
+        if scope["type"] == "http":
             for pattern, allow in self.routes:
-                if pattern.match(scope["path"]):
-                    await send({"type": "http.response.start", "status": 204,
-                                "headers": [(b"allow", allow.encode()), (b"content-length", b"0")]})
-                    await send({"type": "http.response.body", "body": b""})
+                if not pattern.match(scope["path"]):
+                    continue
+                method = scope["method"]
+                if method == "OPTIONS":
+                    await _answer(send, 204, allow, b"")
                     return
+                if method not in allow.split(", "):
+                    await _answer(send, 405, allow, b'{"detail":"method not allowed here; see the Allow header"}')
+                    return
+                break
         await self.app(scope, receive, send)
+
+
+async def _answer(send: Any, status: int, allow: str, body: bytes) -> None:
+    headers = [(b"allow", allow.encode()), (b"content-length", str(len(body)).encode())]
+    if body:
+        headers.append((b"content-type", b"application/json"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
