@@ -137,3 +137,45 @@ def test_doctor_checks_the_tablet_listener_and_its_certificate(tablet_daemon: tu
     rows = {c["check"]: c for c in json.loads(r.stdout)}
     assert rows["tls certificate"]["status"] == "FAIL" and rows["tls certificate"]["fix"]
     assert r.returncode == 1
+
+
+def test_pinned_tls_tablet_reads_the_stream_and_resumes_after_a_drop(root: Path, procs: list[Proc]) -> None:
+    """The tablet trusts exactly the certificate whose fingerprint it was shown, nothing else."""
+    import asyncio
+
+    from edge_app.client import sse_events
+    from tests.e2e.harness import Simulator
+
+    port = free_port()
+    link = root / "tty0"
+    procs.append(Simulator("masimo-ascii", link, root / "sim.log", rate=20))
+    cfg = write_config(root, [("ox", "masimo-ascii", link)], extra=f'listen = "0.0.0.0:{port}"')
+    d = Daemon(cfg, root)
+    procs.append(d)
+    d.wait_ready()
+    with d.client() as local:
+        doc = local.post("/api/v1/pairing-codes", json={}).json()
+    cert = root / "tls" / "tablet.crt"
+    pinned = ssl.create_default_context(cafile=str(cert))  # the one certificate, as its own anchor
+    assert doc["fingerprint"].replace(":", "") == server_fingerprint(port)
+    with httpx.Client(base_url=f"https://localhost:{port}", verify=pinned) as c:
+        token = c.post("/api/v1/pair", json={"code": doc["code"], "name": "tablet-s"}).json()["token"]
+
+    async def collect(n: int, last: int | None) -> list[int]:
+        ids: list[int] = []
+        async with httpx.AsyncClient(base_url=f"https://localhost:{port}", verify=pinned,
+                                     headers={"Authorization": f"Bearer {token}"}) as c:
+            async for _kind, _data, eid in sse_events(c, last_event_id=last):
+                if eid is not None:
+                    ids.append(eid)
+                    if len(ids) >= n:
+                        return ids
+        return ids
+
+    first = asyncio.run(asyncio.wait_for(collect(20, None), 20))
+    asyncio.run(asyncio.sleep(0.5))  # the link drops for a moment
+    second = asyncio.run(asyncio.wait_for(collect(40, first[-1]), 20))
+    assert second[0] == first[-1] + 1 and second == list(range(second[0], second[0] + len(second)))
+    other = ssl.create_default_context()  # a client that trusts the usual CAs but not this box: refused
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"https://localhost:{port}/healthz", verify=other, timeout=5)
