@@ -44,7 +44,7 @@ def _servers(ctx: AppContext, tls: CertInfo | None) -> list[uvicorn.Server]:
     Imported here, after READY: Litestar and uvicorn are most of the start-up time."""
     import uvicorn
 
-    from edge_app.api.app import create_app
+    from edge_app.api.app import asgi_app
     from edge_app.auth.peercred import PeerCredH11Protocol
 
     class _Server(uvicorn.Server):
@@ -54,7 +54,7 @@ def _servers(ctx: AppContext, tls: CertInfo | None) -> list[uvicorn.Server]:
         def capture_signals(self) -> Iterator[None]:
             yield
 
-    app = create_app(ctx)
+    app = asgi_app(ctx)
 
     def server(**extra: str) -> uvicorn.Server:
         return _Server(uvicorn.Config(app, lifespan="off", log_config=None, access_log=False,
