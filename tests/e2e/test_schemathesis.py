@@ -41,7 +41,7 @@ def test_schemathesis_all_checks(root: Path, procs: list[Proc]) -> None:
                         "--max-examples", "50", "--seed", "1", "--no-color", "-H", f"Authorization: Bearer {token}",
                         "--exclude-path", "/api/v1/stream", "--exclude-path-regex", "^/api/v1/tokens/",
                         "--report", "junit", "--report-junit-path", str(report)],
-                       capture_output=True, text=True, timeout=480)
+                       capture_output=True, text=True, timeout=480, cwd=root)  # its cache goes in tmp
     assert report.exists(), r.stdout[-3000:] + r.stderr[-2000:]
     suite = ET.parse(report).getroot()
     tested = [tc.get("name") for tc in suite.iter("testcase")]
