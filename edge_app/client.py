@@ -41,6 +41,18 @@ def get_json(socket_path: Path, path: str, **params: Any) -> Any:
     return r.json()
 
 
+def call(socket_path: Path, method: str, path: str, *, timeout: float = 5.0, **kw: Any) -> httpx.Response:
+    """One request; ApiClientError with the daemon's own words (its "detail") on a 4xx/5xx or when it is down."""
+    try:
+        with sync_client(socket_path, timeout=timeout) as c:
+            r = c.request(method, path, **kw)
+    except (httpx.TransportError, OSError) as exc:
+        raise _unreachable(socket_path, exc) from None
+    if r.status_code >= 400:
+        raise ApiClientError(_detail(r))
+    return r
+
+
 def _detail(r: httpx.Response) -> str:
     try:
         return str(r.json().get("detail", r.text))

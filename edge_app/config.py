@@ -35,10 +35,25 @@ class DeviceConfig:
 
 @dataclass(frozen=True, slots=True)
 class UpstreamConfig:
-    target: str
+    """Where records go and how (DESIGN.md [upstream], extended). Paths are absolute after parsing."""
+
+    target: str  # "fhir" or "mqtt"
     url: str
     require_approval: bool = False
     trust_keys: tuple[str, ...] = ()
+    live_observations: bool = False  # also forward each observation as it is stored, not only at handover
+    pin_sha256: str | None = None  # the target's certificate (DER) SHA-256, lowercase hex without colons
+    ca_file: str | None = None  # trust this CA bundle for the target instead of the system's
+    client_cert: str | None = None  # mTLS: PEM certificate (and key, unless client_key is given)
+    client_key: str | None = None
+    oauth_token_url: str | None = None  # FHIR: OAuth2 client credentials
+    oauth_client_id: str | None = None
+    oauth_secret_file: str | None = None
+    oauth_scope: str | None = None
+    topic: str = "edge-app/{vehicle}"  # MQTT: the vehicle's topic prefix
+    batch_size: int = 200  # FHIR: entries per transaction Bundle
+    in_flight: int = 4  # records sent at once
+    timeout_s: float = 15.0  # one request or publish
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,18 +253,80 @@ def _parse_device(raw: Any, i: int, src: str, names: set[str]) -> DeviceConfig:
                         set_format=set_format, set_clock=set_clock)
 
 
-def _parse_upstream(raw: Any, src: str) -> UpstreamConfig:
+def _parse_upstream(raw: Any, src: str, base: Path) -> UpstreamConfig:
     t = _Table(raw, "upstream", src)
     target = t.get("target", str, required=True)
     if target not in ("fhir", "mqtt"):
         raise t.err("target", f"expected \"fhir\" or \"mqtt\", got {target!r}")
     url = t.get("url", str, required=True)
+    _check_upstream_url(t, target, url)
     approval = t.get("require_approval", bool, False)
     keys = t.get("trust_keys", list, [])
-    if not all(isinstance(k, str) for k in keys):
+    if not all(isinstance(k, str) and k for k in keys):
         raise t.err("trust_keys", "expected a list of file paths")
+    if approval and not keys:
+        raise t.err("trust_keys", "require_approval = true needs at least one trust key (the authority's public key)")
+
+    def path(name: str) -> str | None:
+        value = t.get(name, str)
+        return None if value is None else str(base / value)
+
+    pin = t.get("pin_sha256", str)
+    if pin is not None:
+        pin = pin.replace(":", "").lower()
+        if not re.fullmatch(r"[0-9a-f]{64}", pin):
+            raise t.err("pin_sha256", "expected the certificate's SHA-256 as 64 hex digits (colons allowed)")
+    topic = t.get("topic", str, "edge-app/{vehicle}")
+    if not topic or any(c in topic for c in "#+\x00") or topic.startswith("/"):
+        raise t.err("topic", f"{topic!r}: an MQTT topic prefix without wildcards, e.g. \"edge-app/{{vehicle}}\"")
+    batch = t.get("batch_size", int, 200)
+    if not 1 <= batch <= 5000:
+        raise t.err("batch_size", f"expected 1 to 5000 entries per transaction, got {batch}")
+    window = t.get("in_flight", int, 4)
+    if not 1 <= window <= 64:
+        raise t.err("in_flight", f"expected 1 to 64, got {window}")
+    timeout = t.get("timeout_s", (int, float), 15.0)
+    if not 0.1 <= timeout <= 600:
+        raise t.err("timeout_s", f"expected 0.1 to 600 seconds, got {timeout}")
+    oauth = {k: t.get(k, str) for k in ("oauth_token_url", "oauth_client_id", "oauth_scope")}
+    secret = path("oauth_secret_file")
+    if (oauth["oauth_token_url"] is None) != (oauth["oauth_client_id"] is None) or \
+            (secret is not None and oauth["oauth_token_url"] is None):
+        raise t.err("oauth_token_url", "OAuth2 needs oauth_token_url, oauth_client_id and oauth_secret_file together")
+    if oauth["oauth_token_url"] is not None:
+        if secret is None:
+            raise t.err("oauth_secret_file", "required with oauth_token_url")
+        if target != "fhir":
+            raise t.err("oauth_token_url", "OAuth2 client credentials apply to the fhir target only")
+    client_cert, client_key = path("client_cert"), path("client_key")
+    if client_key is not None and client_cert is None:
+        raise t.err("client_key", "given without client_cert")
+    cfg = UpstreamConfig(target=target, url=url, require_approval=approval, trust_keys=tuple(str(base / k) for k in keys),
+                         live_observations=t.get("live_observations", bool, False), pin_sha256=pin,
+                         ca_file=path("ca_file"), client_cert=client_cert, client_key=client_key,
+                         oauth_token_url=oauth["oauth_token_url"], oauth_client_id=oauth["oauth_client_id"],
+                         oauth_secret_file=secret, oauth_scope=oauth["oauth_scope"], topic=topic,
+                         batch_size=batch, in_flight=window, timeout_s=float(timeout))
     t.done()
-    return UpstreamConfig(target=target, url=url, require_approval=approval, trust_keys=tuple(keys))
+    return cfg
+
+
+def _check_upstream_url(t: _Table, target: str, url: str) -> None:
+    from urllib.parse import urlsplit
+    parts = urlsplit(url)
+    secure, plain = ("https", "http") if target == "fhir" else ("mqtts", "mqtt")
+    if parts.scheme not in (secure, plain) or not parts.hostname:
+        raise t.err("url", f"expected {secure}://host[:port]/... for the {target} target, got {url!r}")
+    try:
+        loopback = is_loopback(parts.hostname)
+    except ValueError:
+        loopback = False
+    if parts.scheme == plain and not loopback:
+        raise t.err("url", f"{plain}:// is only allowed to loopback; use {secure}:// for {parts.hostname}")
+    try:
+        parts.port
+    except ValueError:
+        raise t.err("url", f"bad port in {url!r}") from None
 
 
 def parse(data: dict[str, Any], path: Path | None, *, warnings: tuple[str, ...] = ()) -> Config:
@@ -273,7 +350,7 @@ def parse(data: dict[str, Any], path: Path | None, *, warnings: tuple[str, ...] 
     names: set[str] = set()
     devices = tuple(_parse_device(d, i, src, names) for i, d in enumerate(root.get("devices", list, [])))
     up_raw = root.get("upstream", dict)
-    upstream = _parse_upstream(up_raw, src) if up_raw is not None else None
+    upstream = _parse_upstream(up_raw, src, base) if up_raw is not None else None
     app = _Table(root.get("appliance", dict, {}), "appliance", src)
     vehicle = app.get("vehicle_id", str, "")
     level = app.get("log_level", str, "info")
@@ -281,6 +358,10 @@ def parse(data: dict[str, Any], path: Path | None, *, warnings: tuple[str, ...] 
         raise app.err("log_level", f"expected debug, info, warning or error, got {level!r}")
     app.done()
     root.done()
+    if upstream is not None and not vehicle:
+        raise app.err("vehicle_id", "required with [upstream]: approvals, topics and bundles name the vehicle")
+    if vehicle and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", vehicle):
+        raise app.err("vehicle_id", f"{vehicle!r}: use up to 64 letters, digits, '.', '_' or '-'")
     socket_path = base / sock if sock else _default_socket(db_path, system)
     if socket_path in (db_path, db_path.with_name(db_path.name + "-wal"), db_path.with_name(db_path.name + "-shm")):
         raise api.err("socket", "must not be the database file")

@@ -23,6 +23,8 @@ from edge_app.api.handover import HandoverController
 from edge_app.api.openapi import AllowFromSchema, document_errors, precise_request_schemas
 from edge_app.api.observations import EncounterObservationController, ObservationController
 from edge_app.api.system import SystemController, healthz
+from edge_app.api import upstream as upstream_api
+from edge_app.api.upstream import UpstreamController
 from edge_app.auth.middleware import AuthMiddleware
 from edge_app.errors import StoreError
 
@@ -66,7 +68,7 @@ def create_app(ctx: AppContext) -> Litestar:
     """The API over one daemon's context."""
     app = Litestar(
         route_handlers=[healthz, EncounterController, EncounterObservationController, ObservationController,
-                        HandoverController, SystemController, AuthController],
+                        HandoverController, SystemController, AuthController, UpstreamController],
         middleware=[DefineMiddleware(AuthMiddleware, registry=ctx.tokens)],
         dependencies={"ctx": Provide(lambda: ctx, sync_to_thread=False)},
         exception_handlers={HTTPException: _http_error, StoreError: _store_error,
@@ -81,7 +83,8 @@ def create_app(ctx: AppContext) -> Litestar:
         logging_config=None,  # the daemon configures logging (journald priorities); Litestar must not
     )
     document_errors(app)
-    structs = {id(o): o for o in [*vars(schemas).values(), *vars(auth_api).values()]
+    structs = {id(o): o for o in [*vars(schemas).values(), *vars(auth_api).values(),
+                                               *vars(upstream_api).values()]
                if isinstance(o, type) and issubclass(o, msgspec.Struct) and o is not msgspec.Struct}
     precise_request_schemas(app, list(structs.values()))
     return app

@@ -37,6 +37,74 @@ class AppContext:
         self.tokens = TokenRegistry()
         self.tablet_url: str | None = None  # https://HOST:PORT when the tablet listener is on
         self.tls_fingerprint: str | None = None
+        # Forwarding: woken when the outbox or the gate changes (the uplink long-polls on it).
+        self.upstream_event = asyncio.Event()
+        self.uplink_seen_ms: int | None = None
+        self.trust_keys: list[Any] = []  # Ed25519 public keys from upstream.trust_keys
+        self.trust_key_errors: list[str] = []
+        self._load_trust_keys()
+
+    def _load_trust_keys(self) -> None:
+        up = self.config.upstream
+        if up is None:
+            return
+        from edge_app.upstream.approval import ApprovalError, load_public_key
+
+        for path in up.trust_keys:
+            try:
+                self.trust_keys.append(load_public_key(path))
+            except ApprovalError as exc:
+                self.trust_key_errors.append(str(exc))
+                _LOGGER.error("%s (approvals signed by it will be refused)", exc)
+
+    def bundle_key(self) -> Any:
+        """The vehicle's offline-bundle signing key (made on first use, beside the database)."""
+        from edge_app.upstream.offline import signing_key
+
+        if getattr(self, "_bundle_key", None) is None:
+            self._bundle_key = signing_key(self.config.db_path.parent)
+        return self._bundle_key
+
+    def upstream_wake(self) -> None:
+        self.upstream_event.set()
+        self.hub.publish("upstream", {"changed_at": time.time_ns() // 1_000_000})
+
+    def gate(self) -> Any:
+        """The gate's state now (call on a reader thread)."""
+        from edge_app.store.outbox import last_gate_event
+        from edge_app.upstream.approval import key_fingerprint
+        from edge_app.upstream.gate import gate_state
+
+        return gate_state(self.config.upstream, last_gate_event(self.reader.db), time.time_ns() // 1_000_000,
+                          {key_fingerprint(k) for k in self.trust_keys})
+
+    def upstream_status(self) -> dict[str, Any]:
+        """Everything about forwarding in one document (call on a reader thread)."""
+        from dataclasses import asdict
+
+        from edge_app.store.outbox import counts
+
+        up = self.config.upstream
+        gate = asdict(self.gate())
+        return {"configured": up is not None, "target": up.target if up else None, "url": up.url if up else None,
+                "vehicle": self.config.vehicle_id, **gate,
+                "require_approval": bool(up and up.require_approval),
+                "live_observations": bool(up and up.live_observations),
+                **counts(self.reader.db), "uplink_seen_at": self.uplink_seen_ms}
+
+    def outbox_bundle(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """An outbox entry's payload, built from the record as it is now (call on a reader thread)."""
+        from edge_app.api.handover import fhir_bundle
+
+        up = self.config.upstream
+        panels = not (up and up.live_observations)
+        now = time.time_ns() // 1_000_000
+        if entry["kind"] == "encounter":
+            return fhir_bundle(self.reader, entry["encounter_id"], now, panels=panels)
+        first, last = entry["first_obs"], entry["last_obs"]
+        rows = [o for o in self.reader.observations(encounter_id=entry["encounter_id"], after=first - 1,
+                                                    limit=last - first + 1) if o["id"] <= last]
+        return fhir_bundle(self.reader, entry["encounter_id"], now, panels=False, observations=rows)
 
     async def write(self, op: Callable[[sqlite_utils.Database], T]) -> T:
         """Run a write op through the writer; returns once it is committed."""

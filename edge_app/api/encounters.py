@@ -79,9 +79,12 @@ class EncounterController(Controller):
                      request: Request[Any, Any, Any]) -> Response[Encounter]:
         changes = encounter_changes(data, now_ms())
         version = _if_match(request)
+        forward = ctx.config.upstream is not None
         await store_write(lambda: ctx.write(encounters.change_encounter(encounter_id, changes, now_ms(),
-                                                                        actor_of(request), version)),
+                                                                        actor_of(request), version, forward=forward)),
                           lambda: ctx.reader.encounter(encounter_id))
+        if forward and changes.get("status") in ("handed_over", "closed"):
+            ctx.upstream_wake()
         if {"spo2_scale", "patient.date_of_birth", "patient.estimated_age"} & set(changes):
             await ctx.publish_news2(encounter_id)
         enc = await self._changed(ctx, encounter_id)

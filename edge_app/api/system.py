@@ -12,7 +12,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from edge_app import __version__
 from edge_app.api.context import AppContext
-from edge_app.daemon.summary import summary_line
+from edge_app.daemon.summary import summary_line, upstream_line
 from edge_app.api.schemas import Device, Health, Status
 
 
@@ -36,7 +36,7 @@ class SystemController(Controller):
         store = {"path": str(ctx.config.db_path), "batches": w.batches, "ops": w.ops, "last_error": w.last_error}
         return Status(version=__version__, started_at=ctx.started_ms, devices=ctx.device_list(), store=store,
                       counts=counts, active_encounter=ctx.reader.active_encounter_id(),
-                      upstream="not configured" if ctx.config.upstream is None else "configured",
+                      upstream=upstream_line(ctx),
                       summary=summary_line(ctx, counts))
 
     @get("/stream", summary="Server-sent events: reading, device, encounter, observation (and reset)",

@@ -11,18 +11,23 @@ PUBLIC = {"/api/v1/pair"}
 # What each scope may do; technicians (and local users on the Unix socket) may do everything.
 UPLINK_ALLOWED = ("/api/v1/encounters", "/api/v1/status")
 TECHNICIAN_ONLY = ("/api/v1/tokens", "/api/v1/pairing-codes")
+UPSTREAM = "/api/v1/upstream"
+# The uplink drains the outbox and may stop itself (a wrong TLS identity upstream), never resume.
+UPLINK_UPSTREAM = (UPSTREAM + "/outbox", UPSTREAM + "/suspend")
 
 
 def principal_of(scope: dict[str, Any], registry: TokenRegistry) -> Principal | None:
-    """Who is calling: the Unix-socket peer, or the holder of a valid bearer token."""
-    client = scope.get("client")
-    if client and client[0] == "unix":
-        return Principal(f"uid:{client[1]}", "technician")
+    """Who is calling: the holder of a valid bearer token, else the Unix-socket peer. A token wins even on the
+    socket, so a local process that presents one (the uplink) is held to that token's scope."""
     for key, value in scope.get("headers", []):
         if key == b"authorization":
             kind, _, token = value.decode("latin-1").partition(" ")
             if kind.lower() == "bearer" and token:
                 return registry.check(token.strip(), time.time_ns() // 1_000_000)
+            return None
+    client = scope.get("client")
+    if client and client[0] == "unix":
+        return Principal(f"uid:{client[1]}", "technician")
     return None
 
 
@@ -31,6 +36,10 @@ def allowed(principal: Principal, method: str, path: str) -> bool:
         return True
     if path.startswith(TECHNICIAN_ONLY):
         return False
+    if path == UPSTREAM or path.startswith(UPSTREAM + "/"):
+        if path == UPSTREAM and method in ("GET", "HEAD"):
+            return True  # the status line: everyone
+        return principal.scope == "uplink" and path.startswith(UPLINK_UPSTREAM)
     if principal.scope == "uplink":
         return method in ("GET", "HEAD") and path.startswith(UPLINK_ALLOWED)
     return True

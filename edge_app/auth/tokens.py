@@ -147,3 +147,19 @@ def list_tokens(db: sqlite_utils.Database) -> list[dict[str, Any]]:
              "created_by": r[5]}
             for r in db.execute("SELECT name, scope, created_at, expires_at, revoked_at, created_by FROM tokens "
                                 "ORDER BY created_at")]
+
+
+def issue_local(name: str, scope: str, now_ms: int) -> Callable[[sqlite_utils.Database], dict[str, Any]]:
+    """A fresh token for a local service (the uplink), replacing any earlier one of that name: the daemon
+    mints it at each start and hands it over in a 0600 file beside the API socket."""
+
+    def op(db: sqlite_utils.Database) -> dict[str, Any]:
+        token = "ea1_" + secrets.token_urlsafe(32)
+        expires = now_ms + TOKEN_TTL_MS[scope]
+        db.execute("DELETE FROM tokens WHERE name = ?", (name,))
+        db.execute("INSERT INTO tokens (name, scope, hash, created_at, expires_at, created_by) VALUES (?,?,?,?,?,?)",
+                   (name, scope, digest(token), now_ms, expires, "edge-app"))
+        append_audit(db, now_ms, "edge-app", "token.create", None, {"name": name, "scope": scope})
+        return {"token": token, "name": name, "scope": scope, "expires_at": expires, "hash": digest(token)}
+
+    return op

@@ -59,10 +59,16 @@ def _parser() -> argparse.ArgumentParser:
     sp = with_config(dbsub.add_parser("restore", help="replace the database with a backup (daemon stopped)"))
     sp.add_argument("src", metavar="SRC", help="a backup file made by `edge-app db backup`")
     sp = with_config(sub.add_parser("export", help="a handover document of one encounter, from the daemon"))
-    sp.add_argument("encounter", metavar="ENCOUNTER", help="the encounter id (see `edge-app status` or the API)")
+    sp.add_argument("encounter", metavar="ENCOUNTER", nargs="?",
+                    help="the encounter id (see `edge-app status` or the API)")
     sp.add_argument("--format", choices=("fhir", "atmist", "summary"), default="atmist",
                     help="fhir: an R4 Bundle; atmist: the spoken handover; summary: the written one")
-    sp.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    sp.add_argument("--pending", action="store_true",
+                    help="instead: every record waiting to go upstream, as a signed bundle in --out DIR")
+    sp.add_argument("--out", metavar="FILE", help="write here instead of stdout (with --pending: a new directory)")
+    sp = sub.add_parser("verify-bundle", help="check a bundle made by `export --pending`: signature and hashes")
+    sp.add_argument("dir", metavar="DIR")
+    sp.add_argument("--key", metavar="PUB", help="the vehicle's public key you trust (default: the bundle's own)")
     sp = with_config(sub.add_parser("pair", help="a one-time pairing code for a tablet (valid 5 minutes)"))
     sp.add_argument("--scope", choices=("crew", "technician", "uplink"), default="crew",
                     help="what the paired token may do (default: crew)")
@@ -74,6 +80,31 @@ def _parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="the audit log of patient-data access")
     auditsub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     with_config(auditsub.add_parser("verify", help="check the hash chain: any row changed, removed or reordered"))
+    up = sub.add_parser("upstream", help="the forwarding gate: status, suspend, resume; dead letters; approvals")
+    upsub = up.add_subparsers(dest="upstream_command", required=True, metavar="ACTION")
+    sp = with_config(upsub.add_parser("status", help="may records leave now, what waits, the last error"))
+    sp.add_argument("--json", action="store_true", help="the status document as JSON")
+    sp = with_config(upsub.add_parser("suspend", help="stop forwarding now (persisted, audited)"))
+    sp.add_argument("--reason", required=True, help="why, for the log and the next technician")
+    sp = with_config(upsub.add_parser("resume", help="forward again (with require_approval: --approval FILE)"))
+    sp.add_argument("--approval", metavar="FILE", help="an approval signed by the authority (upstream approve)")
+    sp.add_argument("--reason", help="why, for the log")
+    with_config(upsub.add_parser("dead-letters", help="records the target refused, with its reason"))
+    sp = with_config(upsub.add_parser("requeue", help="send a refused record again"))
+    sp.add_argument("key", metavar="KEY", help="the key shown by `upstream dead-letters`")
+    sp = upsub.add_parser("keygen", help="(authority) make an Ed25519 key pair: STEM.key and STEM.pub")
+    sp.add_argument("stem", metavar="STEM", help="e.g. /secure/authority")
+    sp = upsub.add_parser("approve", help="(authority) sign a reconnection approval for one vehicle")
+    sp.add_argument("--key", required=True, metavar="FILE", help="the authority's private key (STEM.key)")
+    sp.add_argument("--vehicle", required=True, help="the vehicle's appliance.vehicle_id")
+    sp.add_argument("--hours", type=float, default=24.0, help="valid for this long (default 24)")
+    sp.add_argument("--start", metavar="TIME", help="valid from (ISO 8601; default now)")
+    sp.add_argument("--issued-by", default="", help="who approves, shown on the box")
+    sp.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    sp = with_config(sub.add_parser("uplink", help="the upstream forwarder (what edge-app-uplink.service runs)"))
+    sp.add_argument("--once", action="store_true", help="send what is waiting, then exit (0: all sent)")
+    sp.add_argument("--from-bundle", metavar="DIR", help="send a verified offline bundle instead (no daemon needed)")
+    sp.add_argument("--key", metavar="PUB", help="with --from-bundle: the vehicle's public key you trust")
     sp = with_config(sub.add_parser("doctor", help="check the box: config, storage, daemon, monitors, clock"))
     sp.add_argument("--json", action="store_true", help="the checks as a JSON list")
     return p
@@ -116,11 +147,21 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return demo_command(data_dir=args.data_dir, headless=args.headless, seconds=args.seconds, debug=args.debug)
 
+    if cmd == "verify-bundle":
+        from edge_app.cli.offline import verify_command
+
+        return verify_command(args.dir, args.key)
     if cmd == "doctor":
         # Before the config is loaded: a broken config is one of doctor's rows, not exit 2.
         from edge_app.cli.doctor import doctor_command
 
         return doctor_command(args.config, as_json=args.json)
+    if cmd == "upstream" and args.upstream_command in ("keygen", "approve"):
+        from edge_app.cli import upstream as up_cli
+
+        if args.upstream_command == "keygen":
+            return up_cli.keygen_command(args.stem)
+        return up_cli.approve_command(args.key, args.vehicle, args.hours, args.issued_by, args.out, args.start)
     from edge_app import config as config_mod
 
     cfg = config_mod.load(args.config)
@@ -140,6 +181,14 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return status_command(cfg, as_json=args.json)
     if cmd == "export":
+        if args.pending:
+            if not args.out or args.encounter:
+                raise EdgeAppError("export --pending takes no ENCOUNTER and needs --out DIR")
+            from edge_app.cli.offline import export_pending
+
+            return export_pending(cfg, args.out)
+        if not args.encounter:
+            raise EdgeAppError("export: give an ENCOUNTER id, or --pending --out DIR")
         from edge_app.cli.export import export_command
 
         return export_command(cfg, args.encounter, args.format, args.out)
@@ -151,6 +200,21 @@ def _dispatch(args: argparse.Namespace) -> int:
         from edge_app.cli.pairing import tokens_command
 
         return tokens_command(cfg, args.tokens_command, getattr(args, "name", None))
+    if cmd == "upstream":
+        from edge_app.cli.upstream import upstream_command
+
+        return upstream_command(cfg, args.upstream_command, reason=getattr(args, "reason", None),
+                                approval=getattr(args, "approval", None), key=getattr(args, "key", None),
+                                as_json=getattr(args, "json", False))
+    if cmd == "uplink" and args.from_bundle:
+        from edge_app.cli.offline import load_bundle
+
+        return load_bundle(cfg, args.from_bundle, args.key)
+    if cmd == "uplink":
+        logs.setup("debug" if args.debug else cfg.log_level)
+        from edge_app.uplink.run import uplink_main
+
+        return uplink_main(cfg, once=args.once)
     if cmd == "audit":
         from edge_app.cli.audit import audit_verify
 

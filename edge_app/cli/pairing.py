@@ -6,24 +6,12 @@ from typing import Any
 
 import httpx
 
-from edge_app.client import _unreachable, sync_client
+from edge_app.client import call
 from edge_app.config import Config
-from edge_app.errors import EdgeAppError
 
 
 def _call(cfg: Config, method: str, path: str, **kw: Any) -> httpx.Response:
-    try:
-        with sync_client(cfg.socket_path) as c:
-            r = c.request(method, path, **kw)
-    except (httpx.TransportError, OSError) as exc:
-        raise _unreachable(cfg.socket_path, exc) from None
-    if r.status_code >= 400:
-        try:
-            detail = r.json().get("detail", r.text)
-        except ValueError:
-            detail = r.text
-        raise EdgeAppError(f"{detail}")
-    return r
+    return call(cfg.socket_path, method, path, **kw)
 
 
 def pair_command(cfg: Config, scope: str) -> int:

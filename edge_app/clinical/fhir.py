@@ -352,8 +352,13 @@ def _history(b: _Builder, patient: dict[str, Any]) -> None:
 
 
 def encounter_bundle(record: dict[str, Any], observations: list[dict[str, Any]],
-                     devices: list[dict[str, Any]], *, now_ms: int, id_for: IdFor) -> dict[str, Any]:
-    """The encounter as a FHIR R4 transaction Bundle; the same input always gives the same output."""
+                     devices: list[dict[str, Any]], *, now_ms: int, id_for: IdFor,
+                     panels: bool = True) -> dict[str, Any]:
+    """The encounter as a FHIR R4 transaction Bundle; the same input always gives the same output.
+
+    panels=False keeps every reading its own Observation (no blood-pressure or GCS panels): when
+    observations are forwarded live, a batch boundary may fall between a systolic and its diastolic, and
+    the record sent at handover must then carry the very same Observations (same ids), not panels too."""
     ids = _Ids(id_for)
     bundle_id, pid, eid = ids("bundle"), ids("patient"), ids("encounter")
     patient = record.get("patient") or {}
@@ -375,8 +380,8 @@ def encounter_bundle(record: dict[str, Any], observations: list[dict[str, Any]],
                "valueQuantity": {"value": _number(patient["estimated_age"], "estimated age"), "unit": "years",
                                  "system": c.UCUM, "code": "a"},
                "note": [{"text": "estimated by the crew; date of birth not known"}]})
-    bp_groups, rest = blood_pressure_pairs(rows)
-    gcs_groups, rest = _group_gcs(rest)
+    bp_groups, rest = blood_pressure_pairs(rows) if panels else ([], rows)
+    gcs_groups, rest = _group_gcs(rest) if panels else ([], rest)
     # One time-ordered stream: panels sort by their first reading, like the readings they replace.
     items: list[tuple[int, int, str, Any]] = [(g[0]["received_at"], g[0]["id"], "bp", g) for g in bp_groups]
     items += [(min(r["received_at"] for r in parts), parts[0]["id"], "gcs", (parts, total))

@@ -102,6 +102,8 @@ class Daemon:
         sd_notify("READY=1", f"STATUS={self._status_line}")
         for sup in ctx.devices.values():
             sup.start()
+        if cfg.upstream is not None:
+            await self._uplink_token()
         tls = await loop.run_in_executor(None, self._tls)
         # Built off the loop so signals and the monitors are served while the framework loads.
         servers = self._servers = await loop.run_in_executor(None, _servers, ctx, tls)
@@ -226,6 +228,23 @@ class Daemon:
                 except Exception as exc:
                     _LOGGER.warning("NEWS2 update failed: %s", exc)
 
+    async def _uplink_token(self) -> None:
+        """The uplink's credentials: a token with the uplink scope only, new at each start, in a 0600 file
+        beside the socket (the uplink runs as the same user; anything else there could use the socket anyway)."""
+        from edge_app.auth.tokens import issue_local
+
+        ctx = self.ctx
+        t = await ctx.write(issue_local("uplink", "uplink", now_ms()))
+        ctx.tokens.remove("uplink")
+        ctx.tokens.add(t["hash"], "uplink", "uplink", t["expires_at"])
+        path = uplink_token_path(ctx.config)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(t["token"] + "\n")
+        os.replace(tmp, path)
+
     async def _heartbeat(self) -> None:
         """WATCHDOG=1 only while the loop runs (this task) and the writer answers within the interval."""
         interval = watchdog_interval()
@@ -253,3 +272,5 @@ def run(config: Config) -> int:
     return asyncio.run(Daemon(config).run())
 
 
+def uplink_token_path(cfg: Config) -> Path:
+    return cfg.socket_path.with_name("uplink.token")

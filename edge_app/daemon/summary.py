@@ -11,7 +11,7 @@ def summary_line(ctx: AppContext, counts: dict[str, int]) -> str:
     """E.g. "ready: 2 devices (1 connected), 1 open encounters, 0 unassigned readings; upstream not configured"."""
     devs = list(ctx.devices.values())
     connected = sum(1 for d in devs if d.state == "connected")
-    up = "upstream not configured" if ctx.config.upstream is None else "upstream configured, forwarding not built"
+    up = upstream_line(ctx)
     unstored = sum(d.describe()["counters"]["unstored"] for d in devs)
     if ctx.writer.last_error:
         # Said first and in capitals: a technician must see it in `systemctl status` at a glance.
@@ -19,3 +19,19 @@ def summary_line(ctx: AppContext, counts: dict[str, int]) -> str:
                 f"{len(devs)} devices ({connected} connected)")
     return (f"ready: {len(devs)} devices ({connected} connected), {counts['encounters_open']} open encounters, "
             f"{counts['unassigned']} unassigned readings; {up}")
+
+
+def upstream_line(ctx: AppContext) -> str:
+    """E.g. "upstream forwarding, 0 waiting" or "upstream SUSPENDED (reason), 12 waiting, 1 refused"
+    (call on a reader thread)."""
+    if ctx.config.upstream is None:
+        return "upstream not configured"
+    st = ctx.upstream_status()
+    state = "forwarding" if st["open"] else ("SUSPENDED" if st["suspended"] else "CLOSED")
+    line = f"upstream {state}"
+    if not st["open"]:
+        line += f" ({st['reason'] if st['suspended'] else st['why']})"
+    line += f", {st['pending']} waiting"
+    if st["dead"]:
+        line += f", {st['dead']} REFUSED"
+    return line

@@ -69,9 +69,11 @@ def create_encounter(now_ms: int, actor: str, incident_ref: str = "") -> Op:
 
 
 def change_encounter(encounter_id: str, changes: dict[str, Any], now_ms: int, actor: str,
-                     if_version: int | None = None) -> Op:
+                     if_version: int | None = None, *, forward: bool = False) -> Op:
     """Set fields (paths like "patient.sex", "times.at_scene"). With if_version, refuse only if a field this
-    change touches was changed after that version: two clinicians editing different fields both succeed."""
+    change touches was changed after that version: two clinicians editing different fields both succeed.
+    With forward (an upstream is configured), handing over or closing queues the record in the outbox in the
+    same transaction: committed together, or not at all."""
     unknown = set(changes) - SETTABLE
     if unknown:
         raise ValueError(f"unknown fields {sorted(unknown)}")
@@ -94,6 +96,10 @@ def change_encounter(encounter_id: str, changes: dict[str, Any], now_ms: int, ac
             record = apply_event(record, _event(db, encounter_id, version, now_ms, actor, "set", path, value))
         _save(db, record)
         append_audit(db, now_ms, actor, "encounter.update", encounter_id, {"fields": sorted(effective)})
+        if forward and effective.get("status") in ("handed_over", "closed"):
+            from edge_app.store.outbox import enqueue_encounter
+
+            enqueue_encounter(db, encounter_id, version, effective["status"], now_ms)
         return record
 
     return op

@@ -177,3 +177,42 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
         _LOGGER.info("applied migration %s", name)
         applied.append(name)
     return applied
+
+
+@migration
+def m006_upstream_outbox(db: sqlite_utils.Database) -> None:
+    # What waits to go upstream. An entry leaves only when the target confirmed it (then a row in
+    # outbox_done says when) or a technician drops a dead letter; `key` is its idempotency key.
+    db.execute("""
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL CHECK (kind IN ('encounter', 'observations')),
+            encounter_id TEXT NOT NULL,
+            encounter_status TEXT,
+            first_obs INTEGER,
+            last_obs INTEGER,
+            created_at INTEGER NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'dead')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_attempt_at INTEGER,
+            last_error TEXT,
+            http_status INTEGER,
+            dead_at INTEGER
+        )""")
+    db.execute("CREATE INDEX outbox_state ON outbox (state, seq)")
+    db.execute("CREATE TABLE outbox_done (key TEXT PRIMARY KEY, kind TEXT NOT NULL, encounter_id TEXT NOT NULL, "
+               "created_at INTEGER NOT NULL, acked_at INTEGER NOT NULL, attempts INTEGER NOT NULL)")
+    # The gate's history (append-only; the newest row is the state) and the uplink's progress.
+    db.execute("""
+        CREATE TABLE upstream_gate (
+            id INTEGER PRIMARY KEY,
+            at INTEGER NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('suspend', 'resume')),
+            reason TEXT NOT NULL,
+            approval TEXT
+        )""")
+    db.execute("CREATE TABLE upstream_state (one INTEGER PRIMARY KEY CHECK (one = 1), obs_cursor INTEGER NOT NULL, "
+               "last_ok_at INTEGER, last_error TEXT, last_error_at INTEGER)")
+    db.execute("INSERT INTO upstream_state (one, obs_cursor) VALUES (1, 0)")

@@ -16,6 +16,8 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.harness import Daemon, Proc, write_config
 
 TOLERATED = {"ST202"}  # positive data acceptance: a schema-valid request refused by a semantic check
@@ -27,6 +29,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.timeout(400)
 def test_schemathesis_all_checks(root: Path, procs: list[Proc]) -> None:
     port = free_port()
     d = Daemon(write_config(root, extra=f'listen = "127.0.0.1:{port}"'), root)

@@ -1,0 +1,121 @@
+"""`edge-app upstream status|suspend|resume|dead-letters|requeue` through the daemon, and the authority's
+own tools `keygen` and `approve` (they need no box: run them where the authority keeps its key)."""
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from edge_app.client import call
+from edge_app.config import Config
+from edge_app.errors import EdgeAppError
+
+
+def _when(ms: int | None) -> str:
+    if ms is None:
+        return "never"
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))
+
+
+def print_status(st: dict[str, Any]) -> None:
+    if not st["configured"]:
+        print("upstream: not configured (no [upstream] in the config): nothing is ever forwarded")
+        return
+    state = "OPEN" if st["open"] else ("SUSPENDED" if st["suspended"] else "CLOSED")
+    print(f"gate:       {state}: {st['why']}")
+    print(f"target:     {st['target']} {st['url']}  (vehicle {st['vehicle']})")
+    if st["approval"]:
+        a = st["approval"]
+        print(f"approval:   by {a['issued_by'] or '?'}, {_when(a['not_before_ms'])} to {_when(a['not_after_ms'])}, "
+              f"key {a['key_fingerprint']}")
+    elif st["require_approval"]:
+        print("approval:   required, none given yet")
+    print(f"outbox:     {st['pending']} waiting (oldest {_when(st['oldest_pending_at'])}), {st['sent']} sent, "
+          f"{st['dead']} refused")
+    print(f"last sent:  {_when(st['last_ok_at'])}")
+    if st["last_error"]:
+        print(f"last error: {_when(st['last_error_at'])}: {st['last_error']}")
+    print(f"uplink:     {'last asked for work ' + _when(st['uplink_seen_at']) if st['uplink_seen_at'] else 'not seen since the daemon started (is edge-app-uplink running?)'}")
+    if st["dead"]:
+        print("refused records: `edge-app upstream dead-letters`; after fixing the cause: `edge-app upstream requeue KEY`")
+
+
+def upstream_command(cfg: Config, action: str, *, reason: str | None = None, approval: str | None = None,
+                     key: str | None = None, as_json: bool = False) -> int:
+    sock = cfg.socket_path
+    if action == "status":
+        st = call(sock, "GET", "/api/v1/upstream").json()
+        if as_json:
+            print(json.dumps(st, indent=2))
+        else:
+            print_status(st)
+        return 0
+    if action == "suspend":
+        st = call(sock, "POST", "/api/v1/upstream/suspend", json={"reason": reason}).json()
+        print(f"suspended: nothing leaves the vehicle until `edge-app upstream resume` ({st['pending']} waiting)")
+        return 0
+    if action == "resume":
+        body: dict[str, Any] = {"reason": reason or ""}
+        if approval:
+            body["approval"] = _read_approval(approval)
+        st = call(sock, "POST", "/api/v1/upstream/resume", json=body).json()
+        print_status(st)
+        return 0 if st["open"] else 1
+    if action == "dead-letters":
+        rows = call(sock, "GET", "/api/v1/upstream/dead-letters").json()
+        if not rows:
+            print("no refused records")
+        for e in rows:
+            print(f"{e['key']}  {e['kind']:<12}  refused {_when(e['dead_at'])}  HTTP {e['http_status'] or '-'}: "
+                  f"{e['last_error']}")
+        return 0
+    if action == "requeue":
+        call(sock, "POST", f"/api/v1/upstream/dead-letters/{key}/requeue")
+        print(f"{key}: queued again")
+        return 0
+    raise AssertionError(action)
+
+
+def _read_approval(path: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise EdgeAppError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise EdgeAppError(f"{path}: not an approval file (not JSON)") from None
+
+
+def keygen_command(stem: str) -> int:
+    from edge_app.upstream.approval import ApprovalError, generate_keypair, key_fingerprint, load_public_key
+
+    try:
+        priv, pub = generate_keypair(Path(stem))
+    except ApprovalError as exc:
+        raise EdgeAppError(str(exc)) from None
+    print(f"private key: {priv} (keep it with the authority; never on a vehicle)")
+    print(f"trust key:   {pub} (install on each vehicle; list it in upstream.trust_keys)")
+    print(f"fingerprint: {key_fingerprint(load_public_key(pub))}")
+    return 0
+
+
+def approve_command(key: str, vehicle: str, hours: float, issued_by: str, out: str | None,
+                    start: str | None = None) -> int:
+    from edge_app.upstream.approval import ApprovalError, load_private_key, parse_time, sign
+
+    if not 0 < hours <= 24 * 366:
+        raise EdgeAppError("--hours: expected more than 0 and at most a year")
+    try:
+        private = load_private_key(key)
+        begin = datetime.fromtimestamp(parse_time(start, "start") / 1000, UTC) if start else datetime.now(UTC)
+    except ApprovalError as exc:
+        raise EdgeAppError(str(exc)) from None
+    doc = sign(private, vehicle, begin, begin + timedelta(hours=hours), issued_by)
+    text = json.dumps(doc, indent=2) + "\n"
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+        print(f"approval for {vehicle} valid {doc['approval']['not_before']} to {doc['approval']['not_after']}: {out}")
+    else:
+        print(text, end="")
+    return 0
