@@ -33,6 +33,35 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+# A wall clock that moves this much more or less than the monotonic clock between two readings was stepped.
+CLOCK_STEP_MS = 2_000
+# Monotonic, and counting time suspended as the wall clock does (so a resume is no "step").
+_STEADY_CLOCK = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+
+
+class WallClockWatch:
+    """Notices the wall clock being stepped (NTP or GPS correcting it) by comparing how far it moved with
+    how far the monotonic clock moved. Nothing depends on it: order is kept by sequence whatever the
+    clock does; the log line explains why received_at went back (or jumped ahead)."""
+
+    def __init__(self) -> None:
+        self._last: tuple[int, int] | None = None  # (wall ms, monotonic ms) at the last check
+
+    def check(self, wall_ms: int, mono_ms: int | None = None) -> int:
+        """The step since the last check in ms (negative: back); 0 if under CLOCK_STEP_MS."""
+        mono_ms = time.clock_gettime_ns(_STEADY_CLOCK) // 1_000_000 if mono_ms is None else mono_ms
+        last, self._last = self._last, (wall_ms, mono_ms)
+        if last is None:
+            return 0
+        step = (wall_ms - last[0]) - (mono_ms - last[1])
+        if abs(step) < CLOCK_STEP_MS:
+            return 0
+        _LOGGER.warning("the wall clock was stepped %s by %.1f s: readings from now on carry the corrected "
+                        "time; their order is kept by sequence",
+                        "back" if step < 0 else "forward", abs(step) / 1000)
+        return step
+
+
 # Bluetooth SIG services and the characteristics each profile's codec reads.
 BLE_PROFILES = {
     "gatt-heart-rate": ("180d", ["2a37"]),
@@ -66,6 +95,8 @@ def make_transport(cfg: DeviceConfig) -> Transport:
 class DeviceSupervisor:
     """Owns one driver task. Readings go to the live stream at once and to the writer in the same
     call; `committed` counts what the store has confirmed. A store failure is counted, never hidden."""
+
+    clock = WallClockWatch()  # one for all devices: a step is logged once
 
     def __init__(self, cfg: DeviceConfig, writer: Writer, hub: Hub,
                  on_change: Callable[[], None] = lambda: None) -> None:
@@ -117,6 +148,7 @@ class DeviceSupervisor:
         return str(self.driver.status.state)
 
     def _on_readings(self, readings: list[Reading], received_at: int) -> None:
+        self.clock.check(received_at)
         self.received += len(readings)
         obs = [NewObservation(metric=str(r.metric), value=r.value, unit=r.unit, received_at=received_at,
                               source="device", device=self.cfg.name, device_time=r.device_time, flags=r.flags)

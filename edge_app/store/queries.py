@@ -51,7 +51,7 @@ class Reader:
         if status:
             sql += " WHERE status = ?"
             args.append(status)
-        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        sql += " ORDER BY rowid DESC LIMIT ?"
         args.append(limit)
         return [self._encounter(r) for r in self.db.execute(sql, args).fetchall()]
 
@@ -71,7 +71,7 @@ class Reader:
 
     def active_encounter_id(self) -> str | None:
         row = self.db.execute("SELECT id FROM encounters WHERE status = 'open' "
-                              "ORDER BY created_at DESC, rowid DESC LIMIT 1").fetchone()
+                              "ORDER BY rowid DESC LIMIT 1").fetchone()
         return row[0] if row else None
 
     def _encounter(self, row: tuple[Any, ...]) -> dict[str, Any]:
@@ -108,12 +108,23 @@ class Reader:
         return observation_row(row)
 
     def latest_values(self, encounter_id: str) -> dict[str, dict[str, Any]]:
-        """The latest observation of each metric on an encounter, by observation time (then sequence)."""
+        """The latest observation of each metric on an encounter: see newest() for what "latest" means."""
+        # Per metric and source: the device reading with the highest id, the manual entry with the latest
+        # stated time (then the highest id). At most two rows per metric; newest() picks one.
         rows = self.db.execute(
-            f"SELECT {', '.join(_OBS_COLS)} FROM (SELECT *, row_number() OVER (PARTITION BY metric "
-            "ORDER BY received_at DESC, id DESC) AS rn FROM observations WHERE encounter_id = ?) WHERE rn = 1",
-            (encounter_id,)).fetchall()
-        return {r[2]: observation_row(r) for r in rows}
+            f"SELECT {', '.join(_OBS_COLS)} FROM (SELECT *, row_number() OVER (PARTITION BY metric, source "
+            "ORDER BY CASE source WHEN 'device' THEN id END DESC, received_at DESC, id DESC) AS rn "
+            "FROM observations WHERE encounter_id = ?) WHERE rn = 1", (encounter_id,)).fetchall()
+        by_kind: dict[str, dict[str, dict[str, Any]]] = {}
+        for r in rows:
+            obs = observation_row(r)
+            by_kind.setdefault(obs["metric"], {})[obs["source"]] = obs
+        latest: dict[str, dict[str, Any]] = {}
+        for metric, kinds in by_kind.items():
+            pick = newest(kinds.get("device"), kinds.get("manual"))
+            if pick is not None:
+                latest[metric] = pick
+        return latest
 
     def devices(self) -> list[dict[str, Any]]:
         """Every device ever configured (name, protocol, port, info)."""
@@ -129,6 +140,36 @@ class Reader:
             "observations": q("SELECT count(*) FROM observations").fetchone()[0],
             "unassigned": q("SELECT count(*) FROM observations WHERE encounter_id IS NULL").fetchone()[0],
         }
+
+
+def newest(device: dict[str, Any] | None, manual: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Which of a metric's newest device reading and newest manual entry is its latest value.
+
+    Pass the device reading with the highest id (sequence) and the manual entry with the latest
+    received_at, its stated observation time (highest id on a tie); either may be None.
+
+    Device readings rank by sequence, never by received_at: received_at is the box's wall clock when the
+    reading arrived, and that clock can step back (NTP or GPS correcting it) while readings keep coming,
+    so the newest reading can carry an earlier time than the one before it. Manual entries rank by their
+    stated time: a crew member back-dating an entry ("RR 16 at 10:50") must not override a newer one.
+
+    Between the two kinds:
+    - a device reading stored after the manual entry (higher id) wins: it arrived after the entry was
+      made, and an entry's stated time is never after it was made (beyond the few minutes the API allows
+      for a tablet's clock), so the reading is the newer whatever the clocks say;
+    - otherwise the reading came first, and the entry wins if its stated time is at or after the
+      reading's received_at, i.e. unless it was back-dated to before the reading.
+    The second comparison is the only place a clock step still counts: a device that stopped sending
+    before the wall clock stepped back, then an entry made after the step, not back-dated, is ranked
+    behind that reading until the clock passes it again (at most the size of the step). A monitor still
+    sending is unaffected (its next reading wins by sequence), and a manual entry has no other time to
+    go by: we store when it was observed, not when it was entered.
+    """
+    if device is None or manual is None:
+        return device or manual
+    if device["id"] > manual["id"]:
+        return device
+    return manual if manual["received_at"] >= device["received_at"] else device
 
 
 def observation_row(row: tuple[Any, ...]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ class NewObservation:
 
 def _active_encounter(db: sqlite_utils.Database) -> str | None:
     row = db.execute("SELECT id FROM encounters WHERE status = 'open' "
-                     "ORDER BY created_at DESC, rowid DESC LIMIT 1").fetchone()
+                     "ORDER BY rowid DESC LIMIT 1").fetchone()
     return row[0] if row else None
 
 

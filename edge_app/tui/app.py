@@ -168,12 +168,12 @@ class VitalsApp(EncounterActions, App[int]):
         if kind == "device":
             self.main.query_one(DeviceTable).devices[data["name"]] = data
             for metric, latest in data.get("latest", {}).items():
-                self._apply_reading(metric, {**latest, "device": data["name"]}, only_if_newer=True)
+                self._apply_reading(metric, {**latest, "device": data["name"]}, by_time=True)
         elif kind == "reading":
             self._apply_reading(data["metric"], data)
         elif kind == "observation":
             if self.encounter is not None and data.get("encounter_id") == self.encounter["id"]:
-                self._apply_reading(data["metric"], {**data, "time": data["received_at"]})
+                self._apply_reading(data["metric"], {**data, "time": data["received_at"]}, by_time=True)
         elif kind == "news2":
             if self.encounter is not None and data.get("encounter_id") == self.encounter["id"]:
                 self.news2 = data
@@ -192,7 +192,11 @@ class VitalsApp(EncounterActions, App[int]):
         if mine:
             self.set_encounter(data)
 
-    def _apply_reading(self, metric: str, reading: dict[str, Any], *, only_if_newer: bool = False) -> None:
+    def _apply_reading(self, metric: str, reading: dict[str, Any], *, by_time: bool = False) -> None:
+        """Show a value if it is the tile's latest. A live device reading always is (it came after what
+        is shown: order, not the wall clock, which can step back). A manual entry, or a device's latest
+        in a snapshot, is compared by time with what is shown (as store.queries.newest does), except that
+        a device's own snapshot always replaces that device's earlier reading."""
         for tile in self.main.query(VitalTile):
             if tile.pair == metric:
                 tile.set_pair(reading["value"])
@@ -201,15 +205,20 @@ class VitalsApp(EncounterActions, App[int]):
             tile.display = True
             current = tile.reading
             rank = tile.metrics.index(metric)
-            fresh = current is not None and time.time() - current["time"] / 1000 < tile.stale_s
+            fresh = current is not None and tile.age() < tile.stale_s
             if fresh and current is not None:
                 if current.get("metric_rank", 0) < rank:
                     continue  # a fresh heart_rate beats a pulse_rate in the same tile
                 if current.get("device") != reading.get("device") and current.get("metric_rank", 0) == rank \
                         and reading.get("device"):
                     continue  # two monitors measuring the same thing: stay with one while it is live
-            if only_if_newer and current is not None and current["time"] >= reading["time"]:
-                continue
+            if by_time and current is not None:
+                same_source = (reading.get("device") is not None and current.get("metric_rank") == rank
+                               and current.get("device") == reading["device"])
+                if same_source and current["time"] == reading["time"]:
+                    continue  # that very reading is shown already
+                if not same_source and current["time"] > reading["time"]:
+                    continue  # what is shown is newer
             tile.reading = {**reading, "metric_rank": rank}
 
     # -- the encounter on screen ------------------------------------------------------------------------
@@ -258,7 +267,7 @@ class VitalsApp(EncounterActions, App[int]):
                 if row["metric"] in tile.metrics:
                     tile.add_point(row["received_at"], row["value"])
                     if row["source"] == "manual":
-                        self._apply_reading(row["metric"], {**row, "time": row["received_at"]})
+                        self._apply_reading(row["metric"], {**row, "time": row["received_at"]}, by_time=True)
             for tile in tiles:
                 if tile.pair == row["metric"]:
                     tile.pair_value = row["value"]

@@ -18,6 +18,10 @@ SPOT_STALE_S = 15 * 60
 SPOT_NO_DATA_S = 60 * 60
 TREND_S = 15 * 60
 TREND_BUCKETS = 30
+# A trend point further than this in the future is from before the wall clock was stepped back: dropped
+# (so it does not come back into the trend, among other readings, once the clock has caught up). More
+# than the 5 minutes ahead the API allows a manual entry's time (a tablet's clock a little ahead).
+FUTURE_SLACK_S = 10 * 60
 
 
 def age_words(age_s: float) -> str:
@@ -66,6 +70,7 @@ class VitalTile(Vertical):
         self.pair = pair  # a second metric shown after a slash (BP diastolic)
         self.pair_value: Any = None
         self.points: deque[tuple[float, float]] = deque(maxlen=20_000)
+        self._arrived: tuple[float, float] = (0.0, 0.0)  # (time.monotonic(), age in s) when `reading` was set
 
     def compose(self) -> ComposeResult:
         yield Digits("--", classes="tile-digits")
@@ -87,11 +92,21 @@ class VitalTile(Vertical):
             shown += "/" + ("--" if self.pair_value is None else format_value(self.pair_value, self.decimals))
         return shown
 
+    def age(self) -> float:
+        """Seconds since the shown reading was taken, by the wall clock, but never less than the time it
+        has been on screen by the monotonic clock: a wall clock stepped back (NTP, GPS) must not make an
+        old value look live (by the wall clock alone it would, until the clock caught up)."""
+        r = self.reading
+        if r is None:
+            return float("inf")
+        at, age_then = self._arrived
+        return max(0.0, (self.now or time.time()) - r["time"] / 1000, age_then + time.monotonic() - at)
+
     def _state(self) -> tuple[str, str, str]:
         r = self.reading
         if r is None:
             return "--", f"{self.label}: no data", "nodata"
-        age = max(0.0, (self.now or time.time()) - r["time"] / 1000)
+        age = self.age()
         shown = self._shown(r)
         src = r.get("device") or "manual"
         flags = f" [{', '.join(r['flags'])}]" if r.get("flags") else ""
@@ -114,6 +129,7 @@ class VitalTile(Vertical):
 
     def watch_reading(self, reading: dict[str, Any] | None) -> None:
         if reading is not None:
+            self._arrived = (time.monotonic(), max(0.0, time.time() - reading["time"] / 1000))
             self.add_point(reading["time"], reading["value"])
         self._refresh()
 
@@ -124,8 +140,9 @@ class VitalTile(Vertical):
 
     def refresh_trend(self, now: float | None = None) -> None:
         now = now or time.time()
-        while self.points and self.points[0][0] < now - TREND_S:
-            self.points.popleft()
+        # Not popleft(): points are in arrival order, which is not time order after a backward step.
+        self.points = deque((p for p in self.points if now - TREND_S <= p[0] <= now + FUTURE_SLACK_S),
+                            maxlen=self.points.maxlen)
         self.query_one(Sparkline).data = trend_buckets(self.points, now)
 
     def on_mount(self) -> None:

@@ -1,0 +1,95 @@
+"""The cab screen when the wall clock steps back (NTP, GPS): an old value never looks live, a device's newest
+reading is shown although its time is earlier, a back-dated entry does not replace a newer value, and
+trend points from before the step do not come back into the trend an hour later."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, ComposeResult
+from textual.widgets import Static
+
+from edge_app.tui.app import VitalsApp
+from edge_app.tui.widgets.tiles import TREND_S, VitalTile
+
+HOUR_S = 3600
+
+
+class OneTile(App[None]):
+    def compose(self) -> ComposeResult:
+        yield VitalTile("SpO2", ("spo2",), "%", id="t")
+
+
+def device_event(name: str, latest: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "protocol": "masimo-ascii", "port": "/dev/ttyOX", "state": "connected", "detail": None,
+            "since": None, "last_frame_at": None, "status_flags": [], "counters": {}, "latest": latest, "info": {}}
+
+
+async def test_a_value_does_not_look_live_after_the_clock_stepped_back() -> None:
+    app = OneTile()
+    async with app.run_test(size=(60, 12)) as pilot:
+        tile = app.query_one(VitalTile)
+        now = time.time()
+        tile.reading = {"value": 97, "unit": "%", "time": int(now * 1000) - 2000, "device": "oximeter", "flags": []}
+        tile.now = now
+        await pilot.pause()
+        assert tile.has_class("live")
+        # 15 s later by the monotonic clock, but the wall clock was stepped back an hour meanwhile: by
+        # the wall clock alone the value would be 0 s old (in the future, clamped) and live for an hour
+        at, age_then = tile._arrived
+        tile._arrived = (at - 15, age_then)
+        tile.now = now + 15 - HOUR_S
+        await pilot.pause()
+        assert str(app.query_one("#t .tile-caption", Static).content).startswith("SpO2 97 % STALE 17 s")
+        assert tile.has_class("stale")
+
+
+async def test_newest_device_reading_and_manual_entries_after_a_step(tmp_path: Path) -> None:
+    app = VitalsApp(tmp_path / "api.sock")  # no daemon: events are fed by hand
+    async with app.run_test(size=(80, 24)) as pilot:
+        tile = app.main.query_one("#tile-spo2", VitalTile)
+        t = int(time.time() * 1000)
+        app._on_event("reading", {"device": "ox", "metric": "spo2", "value": 97, "unit": "%", "time": t,
+                                  "device_time": None, "flags": []})
+        await pilot.pause()
+        assert tile.reading is not None and tile.reading["value"] == 97
+        # the clock steps back; the monitor's newest reading reaches this screen in a device snapshot
+        # (as after a reconnect): it is shown although its time is an hour earlier
+        stepped = t - HOUR_S * 1000 + 1000
+        app._on_event("device", device_event("ox", {"spo2": {"value": 88, "unit": "%", "time": stepped,
+                                                             "device_time": None, "flags": []}}))
+        await pilot.pause()
+        assert tile.reading["value"] == 88
+        # another device's snapshot, older by time, does not replace it
+        app._on_event("device", device_event("ox2", {"spo2": {"value": 99, "unit": "%", "time": stepped - 5000,
+                                                              "device_time": None, "flags": []}}))
+        await pilot.pause()
+        assert tile.reading["value"] == 88 and tile.reading["device"] == "ox"
+
+        # manual entries go by their stated time, as store.queries.newest does
+        rr = app.main.query_one("#tile-rr", VitalTile)
+        app._apply_reading("resp_rate", {"value": 20, "time": t, "device": None, "source": "manual"}, by_time=True)
+        app._apply_reading("resp_rate", {"value": 16, "time": t - 60_000, "device": None, "source": "manual"},
+                           by_time=True)  # entered later, back-dated a minute
+        await pilot.pause()
+        assert rr.reading is not None and rr.reading["value"] == 20
+        app._apply_reading("resp_rate", {"value": 24, "time": t, "device": None, "source": "manual"}, by_time=True)
+        await pilot.pause()
+        assert rr.reading["value"] == 24
+
+
+async def test_trend_points_from_before_a_backward_step_are_dropped() -> None:
+    app = OneTile()
+    async with app.run_test(size=(60, 12)):
+        tile = app.query_one(VitalTile)
+        now = time.time()
+        for i in range(10):  # readings up to the step, then the clock is an hour behind them
+            tile.add_point(int((now + HOUR_S - 60 + i) * 1000), 97)
+        for i in range(5):
+            tile.add_point(int((now - 5 + i) * 1000), 88)
+        tile.refresh_trend(now)
+        assert [v for _, v in tile.points] == [88.0] * 5
+        tile.add_point(int((now - TREND_S - 1) * 1000), 90)  # and one too old for the trend
+        tile.refresh_trend(now)
+        assert len(tile.points) == 5
