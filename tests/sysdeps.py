@@ -21,7 +21,7 @@ def require_program(program: str, package: str) -> str:
         if not _apt_updated:
             subprocess.run(["apt-get", "update", "-qq"], check=False, env=env, capture_output=True)
             _apt_updated = True
-        r = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", package], env=env,
+        r = subprocess.run(["apt-get", "install", "-y", "-qq", "-o", "DPkg::Lock::Timeout=120", "--no-install-recommends", package], env=env,
                            capture_output=True, text=True)
         path = shutil.which(program)
         if path:

@@ -102,7 +102,7 @@ def run_checks(config_arg: str | None) -> list[Check]:
         if tls is not None:
             checks.append(tls)
     checks.append(_clock(newest_ms))
-    checks.append(_upstream(cfg))
+    checks += _upstream(cfg, status is not None)
     return checks
 
 
@@ -153,7 +153,11 @@ def _database(path: Path) -> tuple[Check, int | None]:
         db = open_db(path, readonly=True)
         try:
             problems = [r[0] for r in db.execute(f"PRAGMA {pragma}").fetchall()]
-            n_obs, newest = db.execute("SELECT count(*), max(received_at) FROM observations").fetchone()
+            # The newest stored reading is the one stored last (highest id), not max(received_at): after
+            # the clock was stepped back (NTP correcting it), older rows carry later times; the clock is
+            # wrong only if it is behind the reading stored last.
+            n_obs, newest = db.execute("SELECT count(*), (SELECT received_at FROM observations "
+                                       "ORDER BY id DESC LIMIT 1) FROM observations").fetchone()
         finally:
             db.close()
     except (EdgeAppError, sqlite3.Error) as exc:
@@ -276,16 +280,58 @@ def _clock(newest_ms: int | None) -> Check:
     return Check("clock", status, detail, fix)
 
 
-def _upstream(cfg: Config) -> Check:
+def _upstream(cfg: Config, daemon_up: bool) -> list[Check]:
+    """The [upstream] files, then the daemon's own view: the gate, what waits, what was refused."""
     up = cfg.upstream
     if up is None:
-        return Check("upstream", OK, "not configured: nothing is forwarded")
-    missing = [k for k in up.trust_keys if not Path(k).is_file()]
-    if missing:
-        return Check("upstream", FAIL, f"trust key {missing[0]} does not exist",
-                     f"copy the trust's public key there or fix upstream.trust_keys in {cfg.source}")
-    return Check("upstream", OK, f"configured ({up.target} {up.url}), forwarding not built yet: "
-                                 "nothing is sent")
+        return [Check("upstream", OK, "not configured: nothing is forwarded")]
+    from edge_app.upstream.approval import ApprovalError, key_fingerprint, load_public_key
+
+    fix_cfg = f"fix upstream in {cfg.source}"
+    for path in up.trust_keys:
+        try:
+            load_public_key(path)
+        except ApprovalError as exc:
+            return [Check("upstream", FAIL, str(exc), f"copy the authority's Ed25519 public key (PEM) there; {fix_cfg}")]
+    files = {"ca_file": up.ca_file, "client_cert": up.client_cert, "client_key": up.client_key,
+             "oauth_secret_file": up.oauth_secret_file}
+    for name, path in files.items():
+        if path is not None and not Path(path).is_file():
+            return [Check("upstream", FAIL, f"upstream.{name}: {path} does not exist", fix_cfg)]
+    rows = [Check("upstream config", OK, f"{up.target} {up.url}" + (
+        f"; approvals from {', '.join(key_fingerprint(load_public_key(k))[:19] for k in up.trust_keys)}"
+        if up.require_approval else ""))]
+    if not daemon_up:
+        return rows
+    from edge_app.client import get_json
+    from edge_app.errors import ApiClientError
+
+    try:
+        st = get_json(cfg.socket_path, "/api/v1/upstream")
+    except ApiClientError as exc:
+        return [*rows, Check("upstream", FAIL, str(exc), f"systemctl restart edge-app; {LOGS}")]
+    waiting = f"{st['pending']} waiting, {st['sent']} sent"
+    if st["suspended"]:
+        rows.append(Check("upstream gate", WARN, f"SUSPENDED: {st['why']}; {waiting}",
+                          "when allowed: edge-app upstream resume" + (" --approval FILE" if up.require_approval else "")
+                          + "; meanwhile records can leave by hand: edge-app export --pending --out DIR"))
+    elif not st["open"]:
+        rows.append(Check("upstream gate", WARN, f"closed: {st['why']}; {waiting}",
+                          "ask the authority for an approval, then edge-app upstream resume --approval FILE"))
+    else:
+        rows.append(Check("upstream gate", OK, f"open; {waiting}"))
+    if st["dead"]:
+        rows.append(Check("upstream refusals", FAIL, f"{st['dead']} records refused by the target; last: "
+                                                     f"{st['last_error']}",
+                          "edge-app upstream dead-letters; fix the cause, then edge-app upstream requeue KEY"))
+    if st["open"] and st["pending"] and st["uplink_seen_at"] is None:
+        rows.append(Check("uplink", WARN, "records are waiting and the uplink has not asked for work since the "
+                                          "daemon started",
+                          "systemctl enable --now edge-app-uplink; journalctl -u edge-app-uplink -b"))
+    elif st["open"] and st["last_error"] and (st["last_ok_at"] or 0) < (st["last_error_at"] or 0):
+        rows.append(Check("uplink", WARN, f"the last try failed: {st['last_error']}",
+                          "check the network and the target; it retries by itself: journalctl -u edge-app-uplink"))
+    return rows
 
 
 def _size(n: float) -> str:

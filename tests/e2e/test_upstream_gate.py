@@ -117,6 +117,8 @@ def test_suspend_stops_everything_until_resume_and_survives_a_restart(root: Path
     d2.wait_ready()
     r = cli(root, "upstream", "status")
     assert r.returncode == 0 and "SUSPENDED" in r.stdout and "trust under cyber attack" in r.stdout, r.stdout
+    rows = {c["check"]: c for c in json.loads(cli(root, "doctor", "--json").stdout)}
+    assert rows["upstream gate"]["status"] == "WARN" and "export --pending" in rows["upstream gate"]["fix"]
     with as_uplink(d2) as up:
         assert not up.get("/api/v1/upstream/outbox").json()["open"]
     r = cli(root, "upstream", "resume", "--reason", "all clear")
@@ -142,6 +144,9 @@ def test_refusals_become_dead_letters_a_technician_can_requeue(root: Path, daemo
     assert key in r.stdout and "Patient.birthDate: invalid" in r.stdout and "HTTP 400" in r.stdout
     r = cli(root, "upstream", "status")
     assert "1 refused" in r.stdout
+    rows = {c["check"]: c for c in json.loads(cli(root, "doctor", "--json").stdout)}
+    assert rows["upstream refusals"]["status"] == "FAIL" and "Patient.birthDate" in rows["upstream refusals"]["detail"]
+    assert "requeue" in rows["upstream refusals"]["fix"]
     r = cli(root, "upstream", "requeue", key)
     assert r.returncode == 0, r.stderr
     with as_uplink(daemon) as up:
