@@ -79,6 +79,7 @@ class VitalsApp(EncounterActions, App[int]):
 
     def compose(self) -> ComposeResult:
         yield Static("connecting to the daemon…", id="conn")
+        yield Static("", id="upstream")
         yield EncounterLine(id="encounter")
         yield TimesBar(id="times")
         with Grid(id="tiles"):
@@ -97,6 +98,7 @@ class VitalsApp(EncounterActions, App[int]):
     def on_mount(self) -> None:
         for tile in self.main.query(VitalTile):
             tile.display = tile.id in ALWAYS_SHOWN
+        self.main.query_one("#upstream", Static).display = False
         self.main.query_one(EncounterLine).encounter = None
         self.main.query_one(News2Panel).doc = None
         self.main.query_one(TimesBar).times = {}
@@ -132,6 +134,7 @@ class VitalsApp(EncounterActions, App[int]):
             try:
                 async with async_client(self.socket_path) as client:
                     await self._reload(client)
+                    self.connected = True  # the daemon answered; a box with no monitors may send no event for long
                     async for kind, data, _ in sse_events(client):
                         self.connected = True
                         try:
@@ -163,6 +166,18 @@ class VitalsApp(EncounterActions, App[int]):
         except ApiProblem:
             return
         self.status_summary = f"{doc.get('summary', '')}" if doc.get("summary") else f"upstream {doc['upstream']}"
+        try:
+            self._draw_upstream(await self.api.get("/upstream"))
+        except ApiProblem:
+            return
+
+    def _draw_upstream(self, st: dict[str, Any]) -> None:
+        """One line, only when the crew should know: records are kept here and not (all) leaving."""
+        line = upstream_words(st)
+        bar = self.main.query_one("#upstream", Static)
+        bar.update(line or "")
+        bar.display = bool(line)
+        bar.set_class(bool(st.get("dead")), "refused")
 
     def _on_event(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "device":
@@ -179,6 +194,8 @@ class VitalsApp(EncounterActions, App[int]):
                 self.news2 = data
         elif kind == "encounter":
             self._on_encounter(data)
+        elif kind == "upstream":
+            self.poll_status()
         elif kind == "reset":
             self.follow_stream()  # restarts the worker: reconnect and reload
 
@@ -288,3 +305,20 @@ def run_tui(socket_path: Path) -> int:
     VitalsApp(socket_path).run()
     return 0
 
+
+def upstream_words(st: dict[str, Any]) -> str | None:
+    """The crew's upstream line, or None when there is nothing to say (not configured, or all flowing)."""
+    if not st.get("configured"):
+        return None
+    waiting = st.get("pending", 0)
+    kept = f"{waiting} record{'s' if waiting != 1 else ''} waiting, kept safe on this box"
+    parts = []
+    if st.get("suspended"):
+        parts.append(f"UPSTREAM SUSPENDED ({st.get('reason') or 'no reason given'}): {kept}")
+    elif not st.get("open"):
+        parts.append(f"UPSTREAM CLOSED ({st.get('why')}): {kept}")
+    if st.get("dead"):
+        n = st["dead"]
+        parts.append(f"{n} record{'s' if n != 1 else ''} REFUSED by the hospital system: {st.get('last_error')} "
+                     "(tell a technician)")
+    return " · ".join(parts) or None
