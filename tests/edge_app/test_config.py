@@ -67,6 +67,20 @@ def test_good_config_loads(tmp_path: Path) -> None:
     (lambda t: t.replace("[storage]", "storage = 3\n[storagex]"), "storage: expected a table"),
     (lambda t: t + "\n[[devices]\n", "not valid TOML"),
     (lambda t: t.replace("baudrate = 9600", "baudrate = 12345"), "devices[0].baudrate: 12345 is not a standard"),
+    (lambda t: t.replace("https://fhir.trust.example/R4", "http://fhir.trust.example/R4"),
+     "upstream.url: http:// is only allowed to loopback"),
+    (lambda t: t.replace("https://fhir.trust.example/R4", "mqtts://broker:8883"), "upstream.url: expected https://"),
+    (lambda t: t.replace('target = "fhir"', 'target = "mqtt"').replace("https://fhir.trust.example/R4", "mqtt://10.0.0.1"),
+     "upstream.url: mqtt:// is only allowed to loopback"),
+    (lambda t: t.replace('trust_keys = ["/etc/edge-app/trust/authority.pub"]', "trust_keys = []"),
+     "upstream.trust_keys: require_approval = true needs at least one trust key"),
+    (lambda t: t.replace('vehicle_id = "AMB-042"', ""), "appliance.vehicle_id: required with [upstream]"),
+    (lambda t: t + 'pin_sha256 = "abc"\n', "upstream.pin_sha256: expected the certificate's SHA-256"),
+    (lambda t: t + 'topic = "edge/#"\n', "upstream.topic"),
+    (lambda t: t + "batch_size = 0\n", "upstream.batch_size: expected 1 to 5000"),
+    (lambda t: t + "in_flight = 100\n", "upstream.in_flight"),
+    (lambda t: t + 'oauth_token_url = "https://idp/token"\n', "upstream.oauth_token_url: OAuth2 needs"),
+    (lambda t: t + 'client_key = "k.pem"\n', "upstream.client_key: given without client_cert"),
 ])
 def test_bad_config_names_file_and_key(tmp_path: Path, mutate, message: str) -> None:
     path = write(tmp_path, mutate(GOOD))
@@ -142,3 +156,13 @@ def test_bluetooth_devices_take_an_address_not_a_port(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"devices\[0\].address: only Bluetooth LE"):
         config.load(write(tmp_path, '[[devices]]\nname = "m"\nprotocol = "masimo-ascii"\nport = "/dev/x"\n'
                                     'address = "C0:FF:EE:00:00:11"\n'))
+
+
+def test_upstream_options_parse(tmp_path: Path) -> None:
+    text = GOOD + ('pin_sha256 = "' + ":".join(["AB"] * 32) + '"\nclient_cert = "tls/c.pem"\nlive_observations = true\n'
+                   'oauth_token_url = "https://idp/token"\noauth_client_id = "amb"\noauth_secret_file = "secret"\n')
+    cfg = config.load(write(tmp_path, text))
+    up = cfg.upstream
+    assert up is not None and up.pin_sha256 == "ab" * 32 and up.live_observations
+    assert up.client_cert == str(tmp_path / "tls/c.pem") and up.oauth_secret_file == str(tmp_path / "secret")
+    assert (up.batch_size, up.in_flight, up.timeout_s, up.topic) == (200, 4, 15.0, "edge-app/{vehicle}")
