@@ -72,7 +72,7 @@ class Uplink:
                 if self.once:
                     await self._drain_inflight()
                     return 1
-                await self._sleep(IDLE_WAIT_S if not self.inflight else 1.0)
+                await self._sleep(1.0)  # the long poll itself waited for the gate; this only stops a spin
                 continue
             now = time.monotonic()
             waiting = [e for e in batch["entries"] if e["key"] not in self.inflight]

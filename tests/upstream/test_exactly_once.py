@@ -207,17 +207,30 @@ def test_mqtt_every_record_once_through_cuts_and_a_broker_restart(root: Path, pr
     sink.close()
 
 
-def test_an_offline_bundle_loaded_twice_creates_nothing_twice(root: Path, procs: list[Proc],
-                                                              fhir_engine: FhirEngine) -> None:
-    d = Daemon(config(root, "http://127.0.0.1:9/fhir"), root)  # the real link is down
+def test_journey_cut_off_carried_out_by_hand_then_approved(root: Path, procs: list[Proc],
+                                                          fhir_engine: FhirEngine) -> None:
+    """JOURNEYS.md 3: suspended in an incident, records carried out on a stick and loaded (twice, by
+    mistake), then reconnection approved by the authority: the backlog drains and everything is there once."""
+    from edge_app.upstream.approval import generate_keypair
+
+    generate_keypair(root / "authority")
+    cfg = config(root, fhir_engine.url, extra=f'require_approval = true\ntrust_keys = ["{root / "authority.pub"}"]\n')
+    d = Daemon(cfg, root)
     procs.append(d)
     d.wait_ready()
+    up = uplink(root, procs)
+
+    def edge_app(*args: str, config_path: Path = cfg) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "edge_app", *args, "--config", str(config_path)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+
+    r = edge_app("upstream", "suspend", "--reason", "incident 2026-11-22")
+    assert r.returncode == 0, r.stderr
     ids = make_encounters(d, 3, rounds=2)
     expected = expected_resources(d, ids)
-    cfg = root / "config.toml"
+    assert fhir_engine.counts().get("Encounter", 0) == 0
     out = root / "stick"
-    r = subprocess.run([sys.executable, "-m", "edge_app", "export", "--pending", "--out", str(out), "--config",
-                        str(cfg)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = edge_app("export", "--pending", "--out", str(out))
     assert r.returncode == 0, r.stderr
     # At the trust: a config whose upstream is the real server.
     hospital = root / "hospital"
@@ -225,20 +238,21 @@ def test_an_offline_bundle_loaded_twice_creates_nothing_twice(root: Path, procs:
     (hospital / "config.toml").write_text(f'[appliance]\nvehicle_id = "TRUST-IMPORT"\n[upstream]\ntarget = "fhir"\n'
                                           f'url = "{fhir_engine.url}"\n[storage]\npath = "{hospital / "x.db"}"\n')
     for attempt in (1, 2):
-        r = subprocess.run([sys.executable, "-m", "edge_app", "uplink", "--from-bundle", str(out), "--key",
-                            str(out / "signing-key.pub"), "--config", str(hospital / "config.toml")],
-                           cwd=ROOT, capture_output=True, text=True, timeout=120)
+        r = edge_app("uplink", "--from-bundle", str(out), "--key", str(out / "signing-key.pub"),
+                     config_path=hospital / "config.toml")
         assert r.returncode == 0 and "all stored" in r.stderr, r.stdout + r.stderr
         counts = fhir_engine.counts()
         assert {t: counts.get(t, 0) for t in expected} == {t: len(v) for t, v in expected.items()}, attempt
-    # And when the link comes back, the box sends them too: still once.
-    (root / "config.toml").write_text((root / "config.toml").read_text().replace("http://127.0.0.1:9/fhir",
-                                                                                 fhir_engine.url))
-    d.terminate()
-    d2 = Daemon(cfg, root)
-    procs.append(d2)
-    d2.wait_ready()
-    uplink(root, procs)
-    wait_for(lambda: drained(d2), 60, "the outbox to drain")
+    # Days later: resume without an approval is refused; with the authority's, the backlog drains, once.
+    r = edge_app("upstream", "resume")
+    assert r.returncode == 2 and "approval" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "edge_app", "upstream", "approve", "--key", str(root / "authority.key"),
+                        "--vehicle", VEHICLE, "--hours", "24", "--out", str(root / "approval.json")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    r = edge_app("upstream", "resume", "--approval", str(root / "approval.json"))
+    assert r.returncode == 0 and "OPEN" in r.stdout, r.stdout + r.stderr
+    wait_for(lambda: drained(d), 60, "the backlog to drain")
     counts = fhir_engine.counts()
     assert {t: counts.get(t, 0) for t in expected} == {t: len(v) for t, v in expected.items()}
+    assert upstream_status(d)["sent"] == len(ids) and up.alive()
