@@ -100,7 +100,9 @@ class HandoverController(Controller):
          sync_to_thread=True, media_type="application/fhir+json")
     def fhir(self, ctx: AppContext, encounter_id: EncounterId, request: Request[Any, Any, Any]
              ) -> Response[dict[str, Any]]:
-        bundle = store_call(lambda: fhir_bundle(ctx.reader, encounter_id, now_ms()))
+        # The same resources (same ids) as the uplink sends, so a record both exported and forwarded is one record.
+        live = ctx.config.upstream is not None and ctx.config.upstream.live_observations
+        bundle = store_call(lambda: fhir_bundle(ctx.reader, encounter_id, now_ms(), panels=not live))
         ctx.audit(actor_of(request), "encounter.export", encounter_id, {"format": "fhir"})
         return Response(bundle, media_type="application/fhir+json")
 

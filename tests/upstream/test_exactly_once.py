@@ -256,3 +256,28 @@ def test_journey_cut_off_carried_out_by_hand_then_approved(root: Path, procs: li
     counts = fhir_engine.counts()
     assert {t: counts.get(t, 0) for t in expected} == {t: len(v) for t, v in expected.items()}
     assert upstream_status(d)["sent"] == len(ids) and up.alive()
+
+
+def test_live_observations_then_the_handover_are_one_set_of_resources(root: Path, procs: list[Proc],
+                                                                     fhir_engine: FhirEngine) -> None:
+    d = Daemon(config(root, fhir_engine.url, extra="live_observations = true\n"), root)
+    procs.append(d)
+    d.wait_ready()
+    uplink(root, procs)
+    ids = make_encounters(d, 2, rounds=3, close=False)  # handed over, not closed
+    with d.client() as c:  # more readings after the handover, then close
+        for eid in ids:
+            for metric, value in NEWS2_INPUTS[:4]:
+                c.post(f"/api/v1/encounters/{eid}/observations", json={"metric": metric, "value": value}
+                       ).raise_for_status()
+            c.patch(f"/api/v1/encounters/{eid}", json={"status": "closed"}).raise_for_status()
+    wait_for(lambda: drained(d), 60, "live observations and records to drain")
+    expected = expected_resources(d, ids)
+    counts = fhir_engine.counts()
+    assert {t: counts.get(t, 0) for t in expected} == {t: len(v) for t, v in expected.items()}
+    with d.client() as c:
+        n_obs = sum(len(c.get(f"/api/v1/encounters/{eid}/observations", params={"limit": 1000}).json())
+                    for eid in ids)
+    assert counts["Observation"] == n_obs + len(ids), "every reading once (+ one estimated age each), no panels twice"
+    done = d.get("/api/v1/upstream")["sent"]
+    assert done > len(ids), "observations went live, before the records"
