@@ -288,16 +288,17 @@ SECTIONS = {"codecs": codec_rates, "store": ingest_ratio, "start": cold_start, "
 
 
 def _system_sections() -> dict[str, Callable[[bool], list[Figure]]]:
-    from benchmarks import system
+    from benchmarks import system, uplink
 
     return {"memory": system.daemon_memory, "api": system.api_throughput, "tls": system.api_tls,
-            "replug": system.replug, "tui": system.tui}
+            "replug": system.replug, "tui": system.tui, "uplink": uplink.uplink_drain}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="short mode (CI)")
-    ap.add_argument("--only", choices=sorted([*SECTIONS, "memory", "api", "tls", "replug", "tui"]), action="append",
+    ap.add_argument("--only", choices=sorted([*SECTIONS, "memory", "api", "tls", "replug", "tui", "uplink"]),
+                    action="append",
                     help="run only these sections")
     args = ap.parse_args()
     figures: list[Figure] = []
