@@ -12,6 +12,7 @@ pre-alert and handover structure NICE recommends for major trauma (NG39, as taug
 """
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from edge_app.clinical.fhir import blood_pressure_pairs
 from edge_app.clinical.fhir_codes import ACVPU_CODES
 from edge_app.clinical.gcs import GCS_METRICS, LETTERS, assessments, describe
 from edge_app.clinical.nhs import format_nhs_number, valid_nhs_number
+from edge_app.store.queries import newest
 
 NR = "not recorded"
 TIME_LABELS = (("call", "call"), ("mobile", "mobile"), ("at_scene", "at scene"), ("at_patient", "at patient"),
@@ -42,6 +44,26 @@ NEWS2_LABELS = {"resp_rate": "RR", "spo2": "SpO2", "oxygen_supplement": "air/oxy
                 "bp_systolic": "systolic BP", "pulse": "pulse", "consciousness": "ACVPU",
                 "temperature": "temperature"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def in_order(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One metric's rows as they happened: device readings in the order they were stored (id), manual
+    entries by their stated time, the two merged by time (as api.handover.news2_trend replays them).
+    Not by received_at alone: the box's wall clock can step back while a monitor sends."""
+    rows = list(rows)
+    devices = sorted((r for r in rows if r["source"] == "device"), key=lambda r: r["id"])
+    manual = sorted((r for r in rows if r["source"] != "device"), key=lambda r: (r["received_at"], r["id"]))
+    return list(heapq.merge(devices, manual, key=lambda r: r["received_at"]))
+
+
+def later(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """The newer of two rows of a metric as Reader.latest_values ranks them (store.queries.newest)."""
+    if a["source"] == "device" and b["source"] == "device":
+        return a if a["id"] > b["id"] else b
+    if a["source"] != "device" and b["source"] != "device":
+        return a if (a["received_at"], a["id"]) > (b["received_at"], b["id"]) else b
+    device, manual = (a, b) if a["source"] == "device" else (b, a)
+    return newest(device, manual) or a
 
 
 def _dt(ms: int) -> datetime:
@@ -170,12 +192,16 @@ def _news2_line(news2: dict[str, Any] | None, trend: list[tuple[int, int]], now_
 
 def _bp_sign(latest: dict[str, dict[str, Any]], observations: list[dict[str, Any]], label: str, unit: str,
              now_ms: int) -> str:
-    # Only a systolic and diastolic taken together make "120/80"; the latest of each may not be.
+    # Only a systolic and diastolic taken together make "120/80"; the latest of each may not be. The
+    # latest pair is the one whose systolic ranks newest (device readings by sequence: see in_order).
     pairs, _ = blood_pressure_pairs([o for o in observations
                                      if o["metric"] in ("bp_systolic", "bp_diastolic")])
-    pair = pairs[-1] if pairs else None
+    pair = None
+    for p in pairs:
+        if pair is None or later(p[0], pair[0]) is p[0]:
+            pair = p
     sys_ = latest.get("bp_systolic")
-    if pair and (sys_ is None or sys_["received_at"] <= pair[0]["received_at"]):
+    if pair and (sys_ is None or sys_["id"] == pair[0]["id"] or later(sys_, pair[0]) is pair[0]):
         reading = f"{num(pair[0]['value'])}/{num(pair[1]['value'])}"
         return f"{label} {reading}{unit} ({ago(pair[0]['received_at'], now_ms)})"
     if sys_ is None:
@@ -246,17 +272,23 @@ def atmist(record: dict[str, Any], latest: dict[str, dict[str, Any]], news2: dic
 
 
 def _trend_rows(observations: list[dict[str, Any]], now_ms: int) -> list[str]:
-    rows: dict[str, list[dict[str, Any]]] = {}
-    for o in sorted(observations, key=lambda o: (o["received_at"], o["id"])):
+    by_metric: dict[str, list[dict[str, Any]]] = {}
+    for o in observations:
         if o["metric"] not in (*GCS_METRICS, "gcs_total"):
-            rows.setdefault(o["metric"], []).append(o)
+            by_metric.setdefault(o["metric"], []).append(o)
+    rows = {metric: in_order(seen) for metric, seen in by_metric.items()}
     known = [m for m, _, _ in TABLE]
     order = [(m, label, unit) for m, label, unit in TABLE if m in rows]
     order += [(m, m, rows[m][0].get("unit") or "") for m in sorted(rows) if m not in known]
     out = [f"  {'':<8}{'unit':<7}{'n':>4}  {'first':<18}{'min':>7}{'max':>7}  latest"]
     for metric, label, unit in order:
         seen = rows[metric]
-        first, last = seen[0], seen[-1]
+        first = seen[0]
+        # the latest as latest_values picks it: not always the last in time order (a manual entry's stated
+        # time may be after a reading stored later, from a tablet's clock a little ahead)
+        last = seen[0]
+        for o in seen[1:]:
+            last = later(o, last)
         numbers = [o["value"] for o in seen
                    if isinstance(o["value"], int | float) and not isinstance(o["value"], bool)]
         low, high = (num(min(numbers)), num(max(numbers))) if len(numbers) == len(seen) else ("-", "-")

@@ -214,3 +214,31 @@ def test_summary_when_empty() -> None:
     assert text.count("  none recorded") >= 3          # medications, interventions, notes
     assert "  none not recorded" in text and "  not recorded" in text   # no observations, no GCS
     assert "  NEWS2 not available" in text
+
+
+def test_after_the_clock_stepped_back_the_newest_device_reading_is_latest() -> None:
+    # Before the step the box's clock was an hour ahead: readings stamped 11:31. NTP steps it back to
+    # 10:31; the monitors go on. Device readings rank by sequence (store.queries.newest), not by time.
+    hour = 60 * MIN
+    rows = [obs(40, "spo2", 95, T0 + hour, "oximeter", "%"),
+            obs(41, "bp_systolic", 120, T0 + hour, "bp-cuff", "mm[Hg]"),
+            obs(42, "bp_diastolic", 80, T0 + hour, "bp-cuff", "mm[Hg]"),
+            obs(43, "spo2", 88, T0 + MIN, "oximeter", "%"),
+            obs(44, "bp_systolic", 90, T0 + 2 * MIN, "bp-cuff", "mm[Hg]"),
+            obs(45, "bp_diastolic", 50, T0 + 2 * MIN, "bp-cuff", "mm[Hg]"),
+            obs(46, "resp_rate", 20, T0 + 2 * MIN, unit="/min"),
+            obs(47, "resp_rate", 16, T0 + MIN, unit="/min")]  # entered later, back-dated: not the latest
+    latest = {"spo2": rows[3], "bp_systolic": rows[4], "bp_diastolic": rows[5], "resp_rate": rows[6]}
+    now = T0 + 3 * MIN
+    text = summary(make_record(), latest, None, [], rows, now_ms=now)
+    # the first is the first stored (stamped by the clock as it was then), the latest the newest stored
+    assert "  SpO2    %         2  95 @ 11:31             88     95  88 @ 10:32" in text.splitlines()
+    assert "  BP sys  mmHg      2  120 @ 11:31            90    120  90 @ 10:33" in text.splitlines()
+    assert "  RR      /min      2  16 @ 10:32             16     20  20 @ 10:33" in text.splitlines()
+    spoken = atmist(make_record(), latest, None, [], rows, now_ms=now)
+    assert "   BP 90/50 mmHg (1 min ago)" in spoken
+    assert "   SpO2 88% (air/oxygen not recorded) (2 min ago)" in spoken
+    # a later systolic alone still says the last full pair, the one taken after the step
+    rows.append(obs(48, "bp_systolic", 85, T0 + 3 * MIN, "bp-cuff", "mm[Hg]"))
+    spoken = atmist(make_record(), {**latest, "bp_systolic": rows[-1]}, None, [], rows, now_ms=now)
+    assert "   BP 85 systolic mmHg (just now; diastolic not recorded; last full 90/50 at 10:33 UTC)" in spoken

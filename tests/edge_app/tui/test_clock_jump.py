@@ -11,9 +11,15 @@ from textual.app import App, ComposeResult
 from textual.widgets import Static
 
 from edge_app.tui.app import VitalsApp
+from edge_app.tui.widgets.devices import DeviceTable
 from edge_app.tui.widgets.tiles import TREND_S, VitalTile
 
 HOUR_S = 3600
+
+
+class OneTable(App[None]):
+    def compose(self) -> ComposeResult:
+        yield DeviceTable(id="devices")
 
 
 class OneTile(App[None]):
@@ -93,3 +99,23 @@ async def test_trend_points_from_before_a_backward_step_are_dropped() -> None:
         tile.add_point(int((now - TREND_S - 1) * 1000), 90)  # and one too old for the trend
         tile.refresh_trend(now)
         assert len(tile.points) == 5
+
+
+async def test_device_last_frame_age_never_negative_after_a_backward_step() -> None:
+    app = OneTable()
+    async with app.run_test(size=(80, 8)):
+        table = app.query_one(DeviceTable)
+        now = time.time()
+        table.devices["ox"] = {**device_event("ox", {}), "last_frame_at": int(now * 1000) - 4000}
+        table.draw(now)
+        assert table.get_cell("ox", "last") == "4 s ago"
+        # the monitor went silent; 20 s later by the monotonic clock the wall clock is stepped back an hour:
+        # by the wall clock its last frame would be "-3580 s" old
+        last, at, age_then = table._seen["ox"]
+        table._seen["ox"] = (last, at - 20, age_then)
+        table.draw(now + 20 - HOUR_S)
+        assert table.get_cell("ox", "last") == "24 s ago"
+        # it sends again: a frame with the corrected (earlier) time is just now
+        table.devices["ox"] = {**table.devices["ox"], "last_frame_at": int((now + 21 - HOUR_S) * 1000)}
+        table.draw(now + 21 - HOUR_S)
+        assert table.get_cell("ox", "last") == "0 s ago"
