@@ -115,11 +115,11 @@ class AppContext:
         return await asyncio.get_running_loop().run_in_executor(None, fn)
 
     def audit(self, actor: str, action: str, obj: str | None, detail: dict[str, Any] | None = None) -> None:
-        """Record a read of patient data; it goes in with the next commit and never delays the answer."""
+        """Record a read of patient data; it goes in with the next commit (at the latest Writer's LATER_S
+        from now) and never delays the answer. One that cannot be stored is logged, never dropped silently."""
         from edge_app.store.records import audit_op
 
-        fut = self.writer.submit(audit_op(time.time_ns() // 1_000_000, actor, action, obj, detail))
-        fut.add_done_callback(lambda f: f.exception() and _LOGGER.error("audit row not stored: %s", f.exception()))
+        self.writer.submit_later(audit_op(time.time_ns() // 1_000_000, actor, action, obj, detail), "audit row")
 
     async def publish_news2(self, encounter_id: str | None = None) -> None:
         """Recompute NEWS2 (of the active encounter by default) and push it on the stream if it changed."""

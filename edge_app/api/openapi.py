@@ -70,24 +70,26 @@ class AllowFromSchema:
 
         self.app = app
         self.routes: list[tuple[Any, str]] = []
+        self._methods: list[tuple[str, frozenset[str]]] = []
         for path, item in litestar.plugins.get(OpenAPIPlugin).provide_openapi_schema().get("paths", {}).items():
             methods = sorted({m.upper() for m in item if m in ("get", "post", "put", "patch", "delete")} | {"OPTIONS"})
             pattern = re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(path)) + "/?$")
             self.routes.append((pattern, ", ".join(methods)))
+            self._methods.append((", ".join(methods), frozenset(methods)))
+        # One regex for all paths, run once per request: the first path that matches wins (alternatives are
+        # tried in order), and the number of the group that matched says which.
+        self._match = re.compile("|".join(f"({p.pattern})" for p, _ in self.routes) or "(?!)").match
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            for pattern, allow in self.routes:
-                if not pattern.match(scope["path"]):
-                    continue
-                method = scope["method"]
-                if method == "OPTIONS":
-                    await _answer(send, 204, allow, b"")
-                    return
-                if method not in allow.split(", "):
-                    await _answer(send, 405, allow, b'{"detail":"method not allowed here; see the Allow header"}')
-                    return
-                break
+        if scope["type"] == "http" and (found := self._match(scope["path"])) is not None:
+            allow, methods = self._methods[(found.lastindex or 1) - 1]
+            method = scope["method"]
+            if method == "OPTIONS":
+                await _answer(send, 204, allow, b"")
+                return
+            if method not in methods:
+                await _answer(send, 405, allow, b'{"detail":"method not allowed here; see the Allow header"}')
+                return
         await self.app(scope, receive, send)
 
 

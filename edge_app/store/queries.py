@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,16 @@ from edge_app.errors import NotFoundError
 from edge_app.store.connection import open_db
 from edge_app.store.records import GENESIS_HASH, audit_hash
 
-_ENC_COLS = ("id", "record")
+# An encounter's id, record, and whether it is the active one (the newest open encounter).
+_ENC_SELECT = ("e.id, e.record, e.id IS (SELECT id FROM encounters WHERE status = 'open' "
+               "ORDER BY rowid DESC LIMIT 1)")
+# Over v (id, counted, upto): its observations counted up to id `upto`, plus those since (`+encounter_id`: walk
+# the rowid range after upto, not the encounter's index), and the newest observation id now. Without an
+# upto, all of them by the index.
+_COUNT_SELECT = ("CASE WHEN v.upto IS NULL THEN (SELECT count(*) FROM observations WHERE encounter_id = v.id) "
+                 "ELSE v.counted + (SELECT count(*) FROM observations WHERE id > v.upto AND +encounter_id = v.id) END, "
+                 "(SELECT coalesce(max(id), 0) FROM observations)")
+COUNT_FRESH_S = 60.0  # see Reader.count_known
 _OBS_COLS = ("id", "encounter_id", "metric", "value", "unit", "device_time", "received_at", "source", "device",
              "flags", "entered_by")
 
@@ -27,6 +37,8 @@ class Reader:
         self._local = threading.local()
         self._all: list[sqlite_utils.Database] = []
         self._lock = threading.Lock()
+        # encounter id -> (its observations up to id upto, upto, time.monotonic() when counted)
+        self._counted: dict[str, tuple[int, int, float]] = {}
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -46,21 +58,72 @@ class Reader:
 
     def encounters(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Newest first."""
-        sql = f"SELECT {', '.join(_ENC_COLS)} FROM encounters"
+        sql = f"SELECT {_ENC_SELECT} FROM encounters e"
         args: list[Any] = []
         if status:
             sql += " WHERE status = ?"
             args.append(status)
         sql += " ORDER BY rowid DESC LIMIT ?"
         args.append(limit)
-        return [self._encounter(r) for r in self.db.execute(sql, args).fetchall()]
+        rows = self.db.execute(sql, args).fetchall()
+        counts = self._observation_counts([r[0] for r in rows])
+        return [self._encounter_doc(r[1], r[2], counts[r[0]]) for r in rows]
 
     def encounter(self, encounter_id: str) -> dict[str, Any]:
-        row = self.db.execute(f"SELECT {', '.join(_ENC_COLS)} FROM encounters WHERE id = ?",
-                              (encounter_id,)).fetchone()
+        """One encounter as the API shows it, in one statement: the record, whether it is the active one,
+        and how many observations it has (see _observation_counts)."""
+        count, upto, _at = self._counted.get(encounter_id, (0, None, 0.0))
+        row = self.db.execute(
+            f"SELECT {_ENC_SELECT}, {_COUNT_SELECT} FROM encounters e, (SELECT ? AS id, ? AS counted, ? AS upto) v "
+            "WHERE e.id = v.id", (encounter_id, count, upto)).fetchone()
         if row is None:
             raise NotFoundError(f"encounter {encounter_id} not found")
-        return self._encounter(row)
+        self._note_count(encounter_id, row[3], row[4])
+        return self._encounter_doc(row[1], row[2], row[3])
+
+    def count_known(self, encounter_id: str) -> bool:
+        """Whether reading this encounter is cheap: its observation count is kept (see _observation_counts)
+        and recent, so a read is one row by its key and a short walk of the observations stored since
+        (monitors add tens a second; the walk takes about 0.1 µs a row)."""
+        got = self._counted.get(encounter_id)
+        return got is not None and time.monotonic() - got[2] < COUNT_FRESH_S
+
+    def _observation_counts(self, ids: list[str]) -> dict[str, int]:
+        """How many observations each encounter has, in one statement.
+
+        Counting an encounter's observations walks its index entries: tens of thousands after an hour of
+        monitoring, milliseconds on every read. So the count is kept here per encounter, with the newest
+        observation id when it was taken (upto), and a read counts only the rows stored after that: a
+        short walk of the rowid range. That is exact because observations are only ever added, each
+        commit's ids above every id before it (one writer, AUTOINCREMENT), and never move to another
+        encounter; a purge deletes the encounter with them.
+        """
+        if not ids:
+            return {}
+        args: list[Any] = []
+        for eid in ids:
+            count, upto, _at = self._counted.get(eid, (0, None, 0.0))
+            args += [eid, count, upto]
+        values = ", ".join(["(?, ?, ?)"] * len(ids))
+        rows = self.db.execute(f"SELECT v.id, {_COUNT_SELECT} FROM (SELECT column1 AS id, column2 AS counted, "
+                               f"column3 AS upto FROM (VALUES {values})) v", args).fetchall()
+        for eid, count, top in rows:
+            self._note_count(eid, count, top)
+        return {eid: count for eid, count, _ in rows}
+
+    def _note_count(self, encounter_id: str, count: int, upto: int) -> None:
+        with self._lock:
+            if len(self._counted) > 10_000:  # encounters purged long ago
+                self._counted.clear()
+            old = self._counted.get(encounter_id)
+            if old is None or old[1] <= upto:  # another thread may have counted from a newer snapshot
+                self._counted[encounter_id] = (count, upto, time.monotonic())
+
+    def _encounter_doc(self, record: str, active: int, count: int) -> dict[str, Any]:
+        enc = json.loads(record)
+        enc["active"] = bool(active)
+        enc["observation_count"] = count
+        return enc
 
     def events(self, encounter_id: str) -> list[dict[str, Any]]:
         """The encounter's change history (raises NotFoundError)."""
@@ -73,13 +136,6 @@ class Reader:
         row = self.db.execute("SELECT id FROM encounters WHERE status = 'open' "
                               "ORDER BY rowid DESC LIMIT 1").fetchone()
         return row[0] if row else None
-
-    def _encounter(self, row: tuple[Any, ...]) -> dict[str, Any]:
-        enc = json.loads(row[1])
-        enc["active"] = enc["id"] == self.active_encounter_id()
-        enc["observation_count"] = self.db.execute(
-            "SELECT count(*) FROM observations WHERE encounter_id = ?", (enc["id"],)).fetchone()[0]
-        return enc
 
     def observations(self, *, encounter_id: str | None = None, unassigned: bool = False,
                      metric: str | None = None, device: str | None = None, after: int = 0,

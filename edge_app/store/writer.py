@@ -24,7 +24,10 @@ _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 Op = Callable[[sqlite_utils.Database], Any]
 MAX_BATCH = 10_000
+# An op submitted with submit_later waits at most this long for a commit to go in with.
+LATER_S = 0.2
 _STOP = object()
+_WAKE = object()  # starts the writer's clock for ops submitted with submit_later
 
 
 class Writer:
@@ -33,6 +36,10 @@ class Writer:
 
     Each op runs in a savepoint, so one bad op fails alone; a failed COMMIT (disk full, I/O error)
     fails every op of the batch and nothing of it is reported as stored.
+
+    An op nobody waits for (the audit row of a read) may be submitted with submit_later: it goes in with
+    the next batch the writer commits anyway, and it makes a commit of its own only if nothing else comes
+    within LATER_S. So a burst of reads costs one fsync, not one per group commit, and no future each.
     """
 
     def __init__(self, path: Path) -> None:
@@ -45,6 +52,9 @@ class Writer:
             self._lock.close()
             raise
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._later: list[tuple[Op, Any]] = []  # (op, _Unwatched)
+        self._later_due = 0.0  # time.monotonic() by which the ops in _later are committed
+        self._later_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self.batches = 0
         self.ops = 0
@@ -61,6 +71,25 @@ class Writer:
             return fut
         self._queue.put((op, fut))
         return fut
+
+    def submit_later(self, op: Op, what: str = "op") -> None:
+        """Queue an op nobody waits for: it is committed with the next batch, at the latest LATER_S from
+        now, and at close. If it cannot be stored, the writer logs "<what> not stored" with the reason
+        (an ERROR): never dropped silently."""
+        unwatched = _Unwatched(what)
+        first = False
+        with self._later_lock:  # checked under the lock close() sweeps with: an op is committed, or refused
+            closed = self._closed
+            if not closed:
+                self._later.append((op, unwatched))
+                first = len(self._later) == 1
+                if first:
+                    self._later_due = time.monotonic() + LATER_S
+        if closed:
+            unwatched.set_exception(StoreError("store is closed"))
+            return
+        if first:
+            self._queue.put(_WAKE)  # the writer may be waiting for work with no deadline
 
     def alive(self) -> bool:
         """The writer thread is running (the watchdog checks this)."""
@@ -81,6 +110,10 @@ class Writer:
         self._closed = True
         self._queue.put(_STOP)
         self._thread.join(timeout)
+        with self._later_lock:  # submitted with submit_later as the writer stopped: say so, never drop
+            left, self._later = self._later, []
+        for _op, unwatched in left:
+            unwatched.set_exception(StoreError("store is closed"))
         if not self._thread.is_alive():
             try:
                 # Fold the WAL into the main file so a copied edge.db alone is complete (a box swap).
@@ -91,21 +124,34 @@ class Writer:
             self._lock.close()
 
     def _take_batch(self) -> tuple[list[tuple[Op, Future[Any]]], bool]:
-        first = self._queue.get()
-        if first is _STOP:
-            return [], True
-        batch = [first]
+        batch: list[tuple[Op, Future[Any]]] = []
         stop = False
-        while len(batch) < MAX_BATCH:
+        while True:  # the first op, or the deadline of the ops submitted with submit_later
+            with self._later_lock:
+                timeout = max(0.0, self._later_due - time.monotonic()) if self._later else None
+            try:
+                first = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                break
+            if first is _STOP:
+                stop = True
+            elif first is not _WAKE:
+                batch.append(first)
+            if first is not _WAKE:
+                break
+        while not stop and len(batch) < MAX_BATCH:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
             if item is _STOP:
                 stop = True
-                break
-            batch.append(item)
-        return batch, stop
+            elif item is not _WAKE:
+                batch.append(item)
+        with self._later_lock:
+            later, self._later = self._later, []
+        # Submitted before the ops taken now, or about the same time: first, so the log keeps their order.
+        return later + batch, stop
 
     def _run(self) -> None:
         while True:
@@ -177,6 +223,28 @@ class Writer:
             raise
         conn.execute("RELEASE op")
         return value
+
+
+class _Unwatched:
+    """Where a future would be for an op submitted with submit_later: nobody waits for it, so a failure
+    is logged here and success needs nothing (a Future, with its lock, costs more than the op)."""
+
+    __slots__ = ("what",)
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def set_running_or_notify_cancel(self) -> bool:
+        return True
+
+    def done(self) -> bool:
+        return False
+
+    def set_result(self, _value: Any) -> None:
+        pass
+
+    def set_exception(self, exc: BaseException) -> None:
+        _LOGGER.error("%s not stored: %s", self.what, exc)
 
 
 def _lock_database(path: Path) -> IO[bytes]:

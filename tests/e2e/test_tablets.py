@@ -95,6 +95,16 @@ def test_guessing_codes_locks_pairing_for_a_minute(tablet_daemon: tuple[Daemon, 
         assert r.status_code == 429 and r.headers["retry-after"] == "60", "even the right code waits"
 
 
+def test_forwarded_headers_cannot_pose_as_the_unix_socket(tablet_daemon: tuple[Daemon, int]) -> None:
+    """uvicorn trusts X-Forwarded-For from 127.0.0.1 by default: "unix" there made a loopback client the
+    Unix-socket peer, i.e. a technician. The daemon sits behind no proxy and must take no such header."""
+    _d, port = tablet_daemon
+    with tablet(port) as anon:
+        for forwarded in ("unix", "unix:0", "unix, unix"):
+            r = anon.get("/api/v1/tokens", headers={"X-Forwarded-For": forwarded, "X-Forwarded-Proto": "http"})
+            assert r.status_code == 401, (forwarded, r.status_code)
+
+
 def test_pair_command_prints_code_url_and_fingerprint(tablet_daemon: tuple[Daemon, int], root: Path) -> None:
     _d, port = tablet_daemon
     p = Proc(["pair", "--config", str(root / "config.toml")], root / "pair.log")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -238,3 +239,94 @@ def test_retention_purges_only_closed_and_acknowledged_records(store) -> None:
     assert len(reader.observations(encounter_id=ids["unacked"])) == 1
     assert writer.submit(encounters.purge_expired(now, 30)).result(5) == []
     assert verify_audit_chain(reader.db)[1] is None
+
+
+def test_ops_submitted_later_go_in_with_the_next_commit(store) -> None:
+    """The audit row of a read makes no commit of its own while other writes come: it goes in with the next."""
+    writer, reader = store
+    eid = writer.submit(encounters.create_encounter(10, "test")).result(5)
+    gate, busy = threading.Event(), threading.Event()
+    writer.submit(lambda db: busy.set() or gate.wait(5))  # the writer busy (a commit under way) while reads come
+    assert busy.wait(5)
+    batches = writer.batches
+    for i in range(50):
+        writer.submit_later(records.audit_op(20 + i, "tablet", "encounter.read", eid), "audit row")
+    reading = writer.submit(records.insert_device_observations([obs(t=30)]))
+    gate.set()
+    reading.result(5)
+    assert writer.batches == batches + 2, "the busy one, then one commit for the reading and the 50 audit rows"
+    rows = reader.db.execute("SELECT at FROM audit_log WHERE action = 'encounter.read' ORDER BY id").fetchall()
+    assert [r[0] for r in rows] == list(range(20, 70))
+    assert verify_audit_chain(reader.db) == (51, None)
+
+
+def test_an_op_submitted_later_is_committed_within_the_deadline_when_nothing_else_comes(store) -> None:
+    from edge_app.store.writer import LATER_S
+
+    writer, reader = store
+    eid = writer.submit(encounters.create_encounter(10, "test")).result(5)
+    for expected in (2, 3):  # the second once the writer had gone back to waiting with no deadline
+        writer.submit_later(records.audit_op(20 + expected, "tablet", "encounter.read", eid))
+        deadline = time.monotonic() + LATER_S + 5
+        while verify_audit_chain(reader.db)[0] < expected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert verify_audit_chain(reader.db) == (expected, None)
+
+
+def test_ops_submitted_later_are_committed_at_close_and_failures_are_logged(tmp_path: Path, caplog) -> None:
+    writer = Writer(tmp_path / "edge.db")
+    for i in range(3):
+        writer.submit_later(records.audit_op(20 + i, "tablet", "encounter.list", None), "audit row")
+
+    def broken(db: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    writer.submit_later(broken, "audit row")
+    writer.close()
+    writer.submit_later(records.audit_op(30, "tablet", "encounter.list", None), "audit row")
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == ["audit row not stored: disk I/O error", "audit row not stored: store is closed"]
+    db = open_db(tmp_path / "edge.db", readonly=True)
+    try:
+        assert verify_audit_chain(db) == (3, None)
+    finally:
+        db.close()
+
+
+def test_merged_audit_rows_chain_as_single_ones(store) -> None:
+    """Consecutive audit ops merged into one executemany make the same chain, head included."""
+    writer, reader = store
+    gate = threading.Event()
+    writer.submit(lambda db: gate.wait(5))
+    futs = [writer.submit(records.audit_op(20 + i, "tablet", "encounter.read", "e", {"n": i})) for i in range(20)]
+    gate.set()
+    for f in futs:
+        f.result(5)
+    assert verify_audit_chain(reader.db) == (20, None)
+    writer.submit(lambda db: records.append_audit(db, 99, "x", "y", None, None)).result(5)
+    assert verify_audit_chain(reader.db) == (21, None)
+
+
+def test_observation_counts_stay_exact_as_readings_come(store) -> None:
+    """The Reader keeps each encounter's observation count and counts only what was stored since."""
+    writer, reader = store
+    first = writer.submit(encounters.create_encounter(10, "test")).result(5)
+    assert not reader.count_known(first)
+    assert reader.encounter(first)["observation_count"] == 0 and reader.count_known(first)
+    writer.submit(records.insert_device_observations([obs(t=i) for i in range(30)])).result(5)
+    assert reader.encounter(first)["observation_count"] == 30
+    second = writer.submit(encounters.create_encounter(20, "test")).result(5)  # readings go to it now
+    writer.submit(records.insert_device_observations([obs(t=100 + i) for i in range(7)])).result(5)
+    writer.submit(records.insert_manual_observations(first, [obs(t=50, device=None)], "crew")).result(5)
+    writer.submit(records.insert_device_observations([obs(device=None, t=200)])).result(5)
+    assert reader.encounter(first)["observation_count"] == 31
+    assert [(e["id"], e["observation_count"], e["active"]) for e in reader.encounters()] == [
+        (second, 8, True), (first, 31, False)]
+    other = Reader(reader.path)  # counted from scratch: the same
+    try:
+        assert [e["observation_count"] for e in other.encounters()] == [8, 31]
+        assert other.encounter(second)["observation_count"] == 8
+    finally:
+        other.close()
+    with pytest.raises(NotFoundError):
+        reader.encounter("no-such-encounter")
