@@ -108,9 +108,12 @@ class VitalsApp(EncounterActions, App[int]):
 
     def _tick(self) -> None:
         now = time.time()
-        for tile in self.main.query(VitalTile):
-            tile.now = now
-        self.main.query_one(DeviceTable).draw(now)
+        try:
+            for tile in self.main.query(VitalTile):
+                tile.now = now
+            self.main.query_one(DeviceTable).draw(now)
+        except NoMatches:
+            return  # the app is shutting down: the timer fired after the widgets were removed
 
     # -- connection and the stream ----------------------------------------------------------------------
     def watch_connected(self) -> None:
@@ -168,8 +171,8 @@ class VitalsApp(EncounterActions, App[int]):
         self.status_summary = f"{doc.get('summary', '')}" if doc.get("summary") else f"upstream {doc['upstream']}"
         try:
             self._draw_upstream(await self.api.get("/upstream"))
-        except ApiProblem:
-            return
+        except (ApiProblem, NoMatches):
+            return  # NoMatches: the app is shutting down
 
     def _draw_upstream(self, st: dict[str, Any]) -> None:
         """One line, only when the crew should know: records are kept here and not (all) leaving."""
