@@ -20,7 +20,10 @@ Sex = Literal["male", "female", "other", "unknown"]
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
 LongText = Annotated[str, msgspec.Meta(max_length=4000)]
 EpochMs = Annotated[int, msgspec.Meta(ge=0, lt=2**45, description="epoch ms, UTC")]
-ISO_WITH_OFFSET = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$"
+_DATE = r"(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+ISO_WITH_OFFSET = (r"^(19|20)\d{2}-" + _DATE + r"T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?"
+                   r"(Z|[+-](0\d|1[0-4]):[0-5]\d)$")
+DATE_OF_BIRTH = r"^(18|19|20)\d{2}-" + _DATE + "$"
 TimeIn = EpochMs | Annotated[str, msgspec.Meta(max_length=40, pattern=ISO_WITH_OFFSET,
                                               description="ISO 8601 with a UTC offset, e.g. 2026-11-23T10:42:00Z")]
 
@@ -77,7 +80,8 @@ class PatientPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     """Absent: unchanged; null: cleared."""
 
     name: Annotated[str, msgspec.Meta(max_length=100)] | None | msgspec.UnsetType = msgspec.UNSET
-    date_of_birth: Annotated[str, msgspec.Meta(max_length=10, description="YYYY-MM-DD")] | None | \
+    date_of_birth: Annotated[str, msgspec.Meta(max_length=10, pattern=DATE_OF_BIRTH,
+                                               description="YYYY-MM-DD")] | None | \
         msgspec.UnsetType = msgspec.UNSET
     estimated_age: Annotated[int, msgspec.Meta(ge=0, le=130)] | None | msgspec.UnsetType = msgspec.UNSET
     sex: Sex | None | msgspec.UnsetType = msgspec.UNSET

@@ -88,8 +88,19 @@ class AckResult(msgspec.Struct):
     result: Literal["acked", "already"]
 
 
+class ManifestRecord(msgspec.Struct, forbid_unknown_fields=True):
+    file: Annotated[str, msgspec.Meta(pattern=r"^records/[A-Za-z0-9._-]{1,80}\.json$")]
+    key: Annotated[str, msgspec.Meta(max_length=80)]
+    kind: Literal["encounter", "observations"]
+    encounter_id: Annotated[str, msgspec.Meta(max_length=36)]
+    sha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+    bytes: Annotated[int, msgspec.Meta(ge=0)]
+
+
 class SignRequest(msgspec.Struct, forbid_unknown_fields=True):
-    manifest: dict[str, Any]
+    """The records of an offline bundle; the daemon adds the type, its vehicle and the time, and signs."""
+
+    records: Annotated[list[ManifestRecord], msgspec.Meta(max_length=100_000)]
 
 
 class Signed(msgspec.Struct):
@@ -157,7 +168,7 @@ class UpstreamController(Controller):
                              "long-poll seconds")
     async def pending(self, ctx: AppContext, request: Request[Any, Any, Any],
                       limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
-                      after: Annotated[int, Parameter(ge=0, le=2**62, description="page: entries after this seq")] = 0,
+                      after: Annotated[int, Parameter(ge=0, le=2**53 - 1, description="page: entries after this seq")] = 0,
                       wait: Annotated[float, Parameter(ge=0, le=60)] = 0) -> OutboxBatch:
         uplink = _principal_scope(request) == "uplink"
         if uplink:
@@ -213,17 +224,22 @@ class UpstreamController(Controller):
 
     @post("/sign", status_code=200, summary="Sign an offline bundle's manifest with the vehicle's key (technician)")
     async def sign(self, ctx: AppContext, data: SignRequest, request: Request[Any, Any, Any]) -> Signed:
-        from edge_app.upstream.approval import key_fingerprint
-        from edge_app.upstream.offline import BundleError, check_manifest, public_pem, sign_manifest
+        import time
 
-        try:
-            check_manifest(data.manifest, ctx.config.vehicle_id)
-        except BundleError as exc:
-            raise ClientException(detail=str(exc), status_code=422) from None
+        from edge_app.upstream.approval import key_fingerprint
+        from edge_app.upstream.offline import BUNDLE_TYPE, public_pem, sign_manifest
+
+        if not ctx.config.vehicle_id:
+            raise ClientException(detail="appliance.vehicle_id is not set: a bundle must name its vehicle",
+                                  status_code=409)
         key = await ctx.read(ctx.bundle_key)
-        text, sig = sign_manifest(key, data.manifest)
+        manifest = {"type": BUNDLE_TYPE, "vehicle": ctx.config.vehicle_id,
+                    "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "signing_key": key_fingerprint(key.public_key()),
+                    "records": [msgspec.to_builtins(r) for r in data.records]}
+        text, sig = sign_manifest(key, manifest)
         await ctx.write(lambda db: append_audit(db, now_ms(), actor_of(request), "upstream.export", None,
-                                                {"records": len(data.manifest["records"])}))
+                                                {"records": len(data.records)}))
         return Signed(manifest=text.decode(), signature=sig, public_key=public_pem(key.public_key()),
                       fingerprint=key_fingerprint(key.public_key()))
 

@@ -6,14 +6,13 @@ import hashlib
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from edge_app.client import call
 from edge_app.config import Config
 from edge_app.errors import EdgeAppError
-from edge_app.upstream.offline import BUNDLE_TYPE, BundleError, verify_bundle
+from edge_app.upstream.offline import BundleError, verify_bundle
 
 
 def export_pending(cfg: Config, out: str) -> int:
@@ -41,9 +40,7 @@ def export_pending(cfg: Config, out: str) -> int:
                            "encounter_id": e["encounter_id"], "sha256": hashlib.sha256(blob).hexdigest(),
                            "bytes": len(blob)})
         after = batch["entries"][-1]["seq"]
-    manifest = {"type": BUNDLE_TYPE, "vehicle": cfg.vehicle_id,
-                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "records": listed}
-    signed = call(sock, "POST", "/api/v1/upstream/sign", json={"manifest": manifest}).json()
+    signed = call(sock, "POST", "/api/v1/upstream/sign", json={"records": listed}).json()
     _write(target / "manifest.json", signed["manifest"].encode())
     _write(target / "manifest.sig", signed["signature"].encode() + b"\n")
     _write(target / "signing-key.pub", signed["public_key"].encode())

@@ -77,7 +77,7 @@ def public_pem(key: Ed25519PublicKey) -> str:
 
 
 def check_manifest(manifest: Any, vehicle: str) -> None:
-    """What the daemon will sign: a bundle manifest for its own vehicle, nothing else."""
+    """A bundle manifest's shape: its type, its vehicle, and records each with a file and a hash."""
     if not isinstance(manifest, dict) or manifest.get("type") != BUNDLE_TYPE:
         raise BundleError(f"only manifests of type {BUNDLE_TYPE!r} are signed")
     if manifest.get("vehicle") != vehicle:
