@@ -301,7 +301,8 @@ def _parse_upstream(raw: Any, src: str, base: Path) -> UpstreamConfig:
     client_cert, client_key = path("client_cert"), path("client_key")
     if client_key is not None and client_cert is None:
         raise t.err("client_key", "given without client_cert")
-    cfg = UpstreamConfig(target=target, url=url, require_approval=approval, trust_keys=tuple(str(base / k) for k in keys),
+    cfg = UpstreamConfig(target=target, url=url, require_approval=approval,
+                         trust_keys=tuple(str(base / k) for k in keys),
                          live_observations=t.get("live_observations", bool, False), pin_sha256=pin,
                          ca_file=path("ca_file"), client_cert=client_cert, client_key=client_key,
                          oauth_token_url=oauth["oauth_token_url"], oauth_client_id=oauth["oauth_client_id"],

@@ -168,7 +168,8 @@ class UpstreamController(Controller):
                              "long-poll seconds")
     async def pending(self, ctx: AppContext, request: Request[Any, Any, Any],
                       limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
-                      after: Annotated[int, Parameter(ge=0, le=2**53 - 1, description="page: entries after this seq")] = 0,
+                      after: Annotated[int, Parameter(ge=0, le=2**53 - 1,
+                                                      description="page: entries after this seq")] = 0,
                       wait: Annotated[float, Parameter(ge=0, le=60)] = 0) -> OutboxBatch:
         uplink = _principal_scope(request) == "uplink"
         if uplink:

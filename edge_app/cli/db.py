@@ -83,7 +83,7 @@ def db_backup(cfg: Config, dest: str, *, keep: int | None = None) -> int:
     try:
         counts = _copy_verified(src, tmp)
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     finally:
         tmp.unlink(missing_ok=True)
         tmp.with_name(tmp.name + "-journal").unlink(missing_ok=True)
@@ -125,7 +125,7 @@ def _restore(src: Path, db_path: Path) -> int:
             os.chown(tmp, st.st_uid, st.st_gid)
         aside = _move_aside(db_path)
         os.replace(tmp, db_path)
-        _fsync_dir(db_path.parent)
+        fsync_dir(db_path.parent)
     finally:
         tmp.unlink(missing_ok=True)
         tmp.with_name(tmp.name + "-journal").unlink(missing_ok=True)
@@ -288,7 +288,7 @@ def _prune(directory: Path, keep: int) -> list[Path]:
     return doomed
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     # The rename is only durable once the directory entry is on disk.
     fd = os.open(directory, os.O_RDONLY)
     try:

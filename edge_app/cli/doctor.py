@@ -292,7 +292,8 @@ def _upstream(cfg: Config, daemon_up: bool) -> list[Check]:
         try:
             load_public_key(path)
         except ApprovalError as exc:
-            return [Check("upstream", FAIL, str(exc), f"copy the authority's Ed25519 public key (PEM) there; {fix_cfg}")]
+            return [Check("upstream", FAIL, str(exc),
+                          f"copy the authority's Ed25519 public key (PEM) there; {fix_cfg}")]
     files = {"ca_file": up.ca_file, "client_cert": up.client_cert, "client_key": up.client_key,
              "oauth_secret_file": up.oauth_secret_file}
     for name, path in files.items():

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edge_app.cli.db import fsync_dir
 from edge_app.client import call
 from edge_app.config import Config
 from edge_app.errors import EdgeAppError
@@ -44,8 +45,8 @@ def export_pending(cfg: Config, out: str) -> int:
     _write(target / "manifest.json", signed["manifest"].encode())
     _write(target / "manifest.sig", signed["signature"].encode() + b"\n")
     _write(target / "signing-key.pub", signed["public_key"].encode())
-    _fsync_dir(records_dir)
-    _fsync_dir(target)
+    fsync_dir(records_dir)
+    fsync_dir(target)
     verify_bundle(target)  # what was written is what was signed, before anyone unplugs the stick
     print(f"wrote {len(listed)} records to {target}, signed by {cfg.vehicle_id} key {signed['fingerprint']}")
     print("they stay queued here too: sending both ways stores each record once")
@@ -57,14 +58,6 @@ def _write(path: Path, blob: bytes) -> None:
         f.write(blob)
         f.flush()
         os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def verify_command(directory: str, key: str | None) -> int:

@@ -37,9 +37,12 @@ def print_status(st: dict[str, Any]) -> None:
     print(f"last sent:  {_when(st['last_ok_at'])}")
     if st["last_error"]:
         print(f"last error: {_when(st['last_error_at'])}: {st['last_error']}")
-    print(f"uplink:     {'last asked for work ' + _when(st['uplink_seen_at']) if st['uplink_seen_at'] else 'not seen since the daemon started (is edge-app-uplink running?)'}")
+    seen = st["uplink_seen_at"]
+    print("uplink:     " + (f"last asked for work {_when(seen)}" if seen else
+                            "not seen since the daemon started (is edge-app-uplink running?)"))
     if st["dead"]:
-        print("refused records: `edge-app upstream dead-letters`; after fixing the cause: `edge-app upstream requeue KEY`")
+        print("refused records: `edge-app upstream dead-letters`; after fixing the cause: "
+              "`edge-app upstream requeue KEY`")
 
 
 def upstream_command(cfg: Config, action: str, *, reason: str | None = None, approval: str | None = None,
