@@ -23,7 +23,7 @@ EpochMs = Annotated[int, msgspec.Meta(ge=0, lt=2**45, description="epoch ms, UTC
 _DATE = r"(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
 ISO_WITH_OFFSET = (r"^(19|20)\d{2}-" + _DATE + r"T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?"
                    r"(Z|[+-](0\d|1[0-4]):[0-5]\d)$")
-DATE_OF_BIRTH = r"^(18|19|20)\d{2}-" + _DATE + "$"
+DATE_OF_BIRTH = r"^\d{4}-" + _DATE + "$"
 TimeIn = EpochMs | Annotated[str, msgspec.Meta(max_length=40, pattern=ISO_WITH_OFFSET,
                                               description="ISO 8601 with a UTC offset, e.g. 2026-11-23T10:42:00Z")]
 
