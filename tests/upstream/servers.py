@@ -383,8 +383,8 @@ class Broker:
     write the db, ready when a TCP connect succeeds). `tls` adds a second listener at `tls_port`."""
 
     def __init__(self, workdir: Path, *, tls: SelfSignedCert | tuple[Any, ...] | None = None) -> None:
-        # Recipe copied from the design rig, outside this repository: /work/shared/rig/RECIPES.md
-        # section 3 and /work/shared/rig/mqtt_mosquitto_demo.py (mosquitto 2.0.11, paho-mqtt 2.2).
+        # Recipe copied from the design rig notes (RECIPES.md section 3 and its mqtt_mosquitto_demo.py,
+        # kept beside the design documents, outside this repository; mosquitto 2.0.11, paho-mqtt 2.2).
         self.binary = require_mosquitto()
         self.host = "127.0.0.1"
         self.dir = workdir

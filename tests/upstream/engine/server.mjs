@@ -1,7 +1,7 @@
 // A real FHIR R4 server on loopback for edge-app's upstream tests: Medplum's FhirRouter + an in-memory
 // repository behind node:http (or node:https), with what a test of an exactly-once uplink needs on top.
-// Recipe: section 8, "A real FHIR R4 engine on loopback", of the design rig notes (/work/shared/rig/RECIPES.md,
-// outside this repository; nothing here reads it).
+// Recipe: section 8, "A real FHIR R4 engine on loopback", of the project's design rig notes (RECIPES.md,
+// kept beside the design documents, outside this repository; nothing here reads them).
 //
 // Measured on the 2-core dev machine, Node 20.20: spawn to `listening` 0.9-1.3 s (3.4 s with the machine
 // loaded); one PUT transaction of 3,600 Observations 0.85-1.4 s (2,500-4,200 entries/s, validation included;
