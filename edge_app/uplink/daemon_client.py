@@ -68,9 +68,9 @@ class DaemonClient:
             raise ApiClientError(f"{path}: {r.status_code} {r.text[:300]}")
         return r
 
-    async def pending(self, limit: int, wait: float) -> dict[str, Any]:
-        return (await self.request("GET", "/api/v1/upstream/outbox", params={"limit": limit, "wait": wait},
-                                   timeout=wait + 30.0)).json()
+    async def pending(self, limit: int, wait: float, after: int = 0) -> dict[str, Any]:
+        return (await self.request("GET", "/api/v1/upstream/outbox",
+                                   params={"limit": limit, "wait": wait, "after": after}, timeout=wait + 30.0)).json()
 
     async def payload(self, key: str) -> dict[str, Any]:
         return (await self.request("GET", f"/api/v1/upstream/outbox/{key}")).json()

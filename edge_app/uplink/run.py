@@ -53,11 +53,13 @@ class Uplink:
         """Until stopped (or, with once, until nothing is waiting). Exit code for once: 0 all sent, 1 gate
         closed, 3 some refused."""
         daemon_down_since: float | None = None
+        after = 0  # paging: past a full page of entries that all wait for a retry (no head-of-line blocking)
+        limit = max(50, self.up.in_flight * 4)
         while not self.stop.is_set():
             idle = not self.inflight and not self.not_before
             try:
-                batch = await self.daemon.pending(limit=max(50, self.up.in_flight * 4),
-                                                  wait=0 if (self.once or not idle) else IDLE_WAIT_S)
+                batch = await self.daemon.pending(limit=limit, wait=0 if (self.once or not idle or after)
+                                                  else IDLE_WAIT_S, after=after)
             except DaemonUnavailable as exc:
                 if daemon_down_since is None:
                     daemon_down_since = time.monotonic()
@@ -76,17 +78,24 @@ class Uplink:
                 continue
             now = time.monotonic()
             waiting = [e for e in batch["entries"] if e["key"] not in self.inflight]
-            live_keys = {e["key"] for e in batch["entries"]}
-            for key in list(self.not_before):
-                if key not in live_keys and key not in self.inflight:
-                    self.not_before.pop(key, None)  # gone from the outbox (dropped or superseded)
+            if after == 0 and len(batch["entries"]) < limit:
+                live_keys = {e["key"] for e in batch["entries"]}
+                for key in list(self.not_before):
+                    if key not in live_keys and key not in self.inflight:
+                        self.not_before.pop(key, None)  # gone from the outbox (dropped or superseded)
+            started = 0
             for e in waiting:
                 if len(self.inflight) >= self.up.in_flight:
                     break
                 if self.not_before.get(e["key"], 0.0) > now:
                     continue
                 self.inflight[e["key"]] = asyncio.create_task(self._one(e), name=f"send-{e['key']}")
-            if self.once and not batch["entries"] and not self.inflight:
+                started += 1
+            if not started and len(batch["entries"]) == limit and len(self.inflight) < self.up.in_flight:
+                after = batch["entries"][-1]["seq"]  # this page is all waiting or in flight: look further
+                continue
+            paged, after = after, 0
+            if self.once and not batch["entries"] and not self.inflight and not paged:
                 return 3 if self.refused else 0
             await self._wait_for_progress()
         await self._drain_inflight()
