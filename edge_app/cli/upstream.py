@@ -32,8 +32,8 @@ def print_status(st: dict[str, Any]) -> None:
               f"key {a['key_fingerprint']}")
     elif st["require_approval"]:
         print("approval:   required, none given yet")
-    print(f"outbox:     {st['pending']} waiting (oldest {_when(st['oldest_pending_at'])}), {st['sent']} sent, "
-          f"{st['dead']} refused")
+    oldest = f" (oldest {_when(st['oldest_pending_at'])})" if st["pending"] else ""
+    print(f"outbox:     {st['pending']} waiting{oldest}, {st['sent']} sent, {st['dead']} refused")
     print(f"last sent:  {_when(st['last_ok_at'])}")
     if st["last_error"]:
         print(f"last error: {_when(st['last_error_at'])}: {st['last_error']}")
