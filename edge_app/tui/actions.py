@@ -15,6 +15,7 @@ from edge_app.tui.api import ApiProblem
 from edge_app.tui.screens.forms import FormScreen
 from edge_app.tui.screens.pick import PickScreen
 from edge_app.tui.screens.prompts import Choice, TextPrompt
+from edge_app.tui.shutdown import until_shutdown
 from edge_app.tui.widgets.lines import TIME_WORDS, hhmm
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ class EncounterActions(_Base):
         self._new_encounter()
 
     @work(exclusive=True, group="new-encounter")
+    @until_shutdown
     async def _new_encounter(self) -> None:
         try:
             enc = self.encounter
@@ -101,6 +103,7 @@ class EncounterActions(_Base):
             self.creating = False
 
     @work(exclusive=True, group="pick")
+    @until_shutdown
     async def action_pick(self) -> None:
         try:
             rows = await self.api.get("/encounters", status="open", limit=50)
@@ -113,6 +116,7 @@ class EncounterActions(_Base):
             self.set_encounter(picked)
 
     @work(exclusive=True, group="close")
+    @until_shutdown
     async def action_close(self) -> None:
         if (enc := self._need_encounter()) is None:
             return
@@ -136,6 +140,7 @@ class EncounterActions(_Base):
 
     # -- one key each -----------------------------------------------------------------------------------
     @work(group="stamp")
+    @until_shutdown
     async def action_stamp(self, name: str) -> None:
         if (enc := self._need_encounter()) is None:
             return
@@ -153,6 +158,7 @@ class EncounterActions(_Base):
             self.notify(f"{words} not stamped: {exc}", severity="error")
 
     @work(group="oxygen")
+    @until_shutdown
     async def action_oxygen(self) -> None:
         if self._need_encounter() is None:
             return
@@ -164,6 +170,7 @@ class EncounterActions(_Base):
             self.notify(str(exc), severity="error")
 
     @work(exclusive=True, group="scale")
+    @until_shutdown
     async def action_scale(self) -> None:
         if (enc := self._need_encounter()) is None:
             return

@@ -25,6 +25,7 @@ from edge_app.client import async_client, sse_events
 from edge_app.errors import ApiClientError
 from edge_app.tui.actions import EncounterActions
 from edge_app.tui.api import Api, ApiProblem
+from edge_app.tui.shutdown import until_shutdown
 from edge_app.tui.themes import DAY, NIGHT
 from edge_app.tui.widgets.devices import DeviceTable
 from edge_app.tui.widgets.lines import TIME_KEYS, EncounterLine, KeyBar, TimesBar
@@ -92,8 +93,15 @@ class VitalsApp(EncounterActions, App[int]):
 
     @property
     def main(self) -> Screen[Any]:
-        """The vitals screen, even while a dialog or the handover screen is on top of it."""
-        return self.screen_stack[0]
+        """The vitals screen, even while a dialog or the handover screen is on top of it.
+
+        While the app shuts down, Textual empties the screen stack before it cancels the workers, so a
+        worker that wakes in between finds no screen: that is NoMatches, on which the app's workers end
+        quietly (edge_app.tui.shutdown)."""
+        stack = self.screen_stack
+        if not stack:
+            raise NoMatches("the app is shutting down: no screen")
+        return stack[0]
 
     def on_mount(self) -> None:
         for tile in self.main.query(VitalTile):
@@ -131,6 +139,7 @@ class VitalsApp(EncounterActions, App[int]):
         bar.set_class(not self.connected, "down")
 
     @work(exclusive=True, group="stream")
+    @until_shutdown
     async def follow_stream(self) -> None:
         """Follow the daemon's event stream forever, reconnecting after any failure."""
         while True:
@@ -140,10 +149,7 @@ class VitalsApp(EncounterActions, App[int]):
                     self.connected = True  # the daemon answered; a box with no monitors may send no event for long
                     async for kind, data, _ in sse_events(client):
                         self.connected = True
-                        try:
-                            self._on_event(kind, data)
-                        except NoMatches:
-                            return  # the app is shutting down and its widgets are gone
+                        self._on_event(kind, data)
                 raise ApiClientError("the daemon closed the stream")
             except (httpx.HTTPError, OSError, ApiClientError) as exc:
                 self.connected = False
@@ -163,16 +169,14 @@ class VitalsApp(EncounterActions, App[int]):
         self.poll_status()
 
     @work(exclusive=True, group="status")
+    @until_shutdown
     async def poll_status(self) -> None:
         try:
             doc = await self.api.get("/status")
+            self.status_summary = f"{doc.get('summary', '')}" if doc.get("summary") else f"upstream {doc['upstream']}"
+            self._draw_upstream(await self.api.get("/upstream"))
         except ApiProblem:
             return
-        self.status_summary = f"{doc.get('summary', '')}" if doc.get("summary") else f"upstream {doc['upstream']}"
-        try:
-            self._draw_upstream(await self.api.get("/upstream"))
-        except (ApiProblem, NoMatches):
-            return  # NoMatches: the app is shutting down
 
     def _draw_upstream(self, st: dict[str, Any]) -> None:
         """One line, only when the crew should know: records are kept here and not (all) leaving."""
@@ -264,6 +268,7 @@ class VitalsApp(EncounterActions, App[int]):
             "scale": self.encounter["spo2_scale"], "parameters": {}, "missing": ["(loading)"]}
 
     @work(exclusive=True, group="load-encounter")
+    @until_shutdown
     async def load_encounter(self, encounter_id: str) -> None:
         """NEWS2 now, and the last 15 minutes of observations for the trend lines."""
         try:

@@ -6,7 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
@@ -14,6 +16,7 @@ from edge_app.tui.app import VitalsApp
 from edge_app.tui.screens.forms import FormScreen
 from edge_app.tui.screens.handover import HandoverScreen
 from edge_app.tui.screens.prompts import Choice, TextPrompt
+from edge_app.tui.shutdown import until_shutdown
 from edge_app.tui.widgets.lines import EncounterLine, TimesBar
 from edge_app.tui.widgets.news2 import News2Panel
 from tests.edge_app.tui.conftest import LiveDaemon
@@ -180,3 +183,22 @@ async def test_close_hands_over_with_one_key_and_a_choice(live: LiveDaemon) -> N
             rec = c.get(f"/api/v1/encounters/{enc['id']}").json()
         assert rec["status"] == "handed_over" and rec["times"]["handover"] is not None
         await asyncio.sleep(0)
+
+
+async def test_a_worker_that_wakes_after_the_screens_are_gone_ends_quietly(live: LiveDaemon) -> None:
+    """Textual empties the screen stack before it cancels the app's workers: a stream event or an API
+    answer arriving in between must end the worker quietly, not fail the app (it did, in CI)."""
+    app = VitalsApp(live.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.connected, "the stream")
+        with pytest.raises(NoMatches):  # a widget missing while the screens are there is a bug: it shows
+            await until_shutdown(_missing_widget)(app)
+    assert not app.screen_stack
+    # The real workers' bodies, woken now: the stream reloads and gets device events; each ends quietly.
+    stream_body = VitalsApp.follow_stream.__wrapped__  # type: ignore[attr-defined]
+    assert await asyncio.wait_for(stream_body(app), timeout=15) is None
+    assert await asyncio.wait_for(VitalsApp.poll_status.__wrapped__(app), timeout=15) is None  # type: ignore[attr-defined]
+
+
+async def _missing_widget(app: VitalsApp) -> None:
+    app.main.query_one("#no-such-widget")
