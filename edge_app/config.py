@@ -51,6 +51,8 @@ class UpstreamConfig:
     oauth_secret_file: str | None = None
     oauth_scope: str | None = None
     topic: str = "edge-app/{vehicle}"  # MQTT: the vehicle's topic prefix
+    # MQTT: where the fleet's signed suspend orders arrive ({vehicle} filled in); none: orders only by file
+    control_topics: tuple[str, ...] = ()
     batch_size: int = 200  # FHIR: entries per transaction Bundle
     in_flight: int = 4  # records sent at once
     timeout_s: float = 15.0  # one request or publish
@@ -279,6 +281,14 @@ def _parse_upstream(raw: Any, src: str, base: Path) -> UpstreamConfig:
     topic = t.get("topic", str, "edge-app/{vehicle}")
     if not topic or any(c in topic for c in "#+\x00") or topic.startswith("/"):
         raise t.err("topic", f"{topic!r}: an MQTT topic prefix without wildcards, e.g. \"edge-app/{{vehicle}}\"")
+    controls = t.get("control_topics", list, [f"{topic}/control", "edge-app/fleet/control"] if target == "mqtt" else [])
+    for c in controls:
+        if not isinstance(c, str) or not c or any(ch in c for ch in "#+\x00") or c.startswith("/"):
+            raise t.err("control_topics", f"{c!r}: expected MQTT topics without wildcards, e.g. "
+                                          "[\"edge-app/{vehicle}/control\", \"edge-app/fleet/control\"]")
+    if controls and target != "mqtt":
+        raise t.err("control_topics", "apply to the mqtt target only (with fhir, apply orders with "
+                                      "`edge-app upstream suspend --order FILE`)")
     batch = t.get("batch_size", int, 200)
     if not 1 <= batch <= 5000:
         raise t.err("batch_size", f"expected 1 to 5000 entries per transaction, got {batch}")
@@ -307,6 +317,7 @@ def _parse_upstream(raw: Any, src: str, base: Path) -> UpstreamConfig:
                          ca_file=path("ca_file"), client_cert=client_cert, client_key=client_key,
                          oauth_token_url=oauth["oauth_token_url"], oauth_client_id=oauth["oauth_client_id"],
                          oauth_secret_file=secret, oauth_scope=oauth["oauth_scope"], topic=topic,
+                         control_topics=tuple(controls),
                          batch_size=batch, in_flight=window, timeout_s=float(timeout))
     t.done()
     return cfg

@@ -7,6 +7,7 @@ identity is wrong), but never resume. Crews see the status line; technicians may
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -19,6 +20,7 @@ from edge_app.api.context import AppContext
 from edge_app.store import outbox
 from edge_app.store.records import append_audit
 
+_LOGGER = logging.getLogger(__name__)
 KEY_RE = r"^(enc-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-v[0-9]{1,9}|obs-[0-9]{1,18}-[0-9]{1,18})$"
 OutboxKey = Annotated[str, Parameter(pattern=KEY_RE, max_length=60, description="an outbox entry's idempotency key")]
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
@@ -36,6 +38,7 @@ class UpstreamStatus(msgspec.Struct):
     since: int | None
     by: str | None
     approval: dict[str, Any] | None
+    order: dict[str, Any] | None
     require_approval: bool
     live_observations: bool
     pending: int
@@ -55,6 +58,18 @@ class SuspendRequest(msgspec.Struct, forbid_unknown_fields=True):
 class ResumeRequest(msgspec.Struct, forbid_unknown_fields=True):
     reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
     approval: dict[str, Any] | None = None
+
+
+class SignedOrder(msgspec.Struct, forbid_unknown_fields=True):
+    """The fleet's suspend order as signed (edge_app.upstream.orders); checked by the daemon."""
+
+    order: dict[str, Any]
+    signature: Annotated[str, msgspec.Meta(max_length=200)]
+
+
+class OrderResult(msgspec.Struct):
+    result: Literal["applied", "already"]
+    status: UpstreamStatus
 
 
 class OutboxEntry(msgspec.Struct):
@@ -139,6 +154,30 @@ class UpstreamController(Controller):
         await ctx.write(outbox.gate_event("suspend", data.reason, now_ms(), actor_of(request)))
         ctx.upstream_wake()
         return msgspec.convert(await ctx.read(ctx.upstream_status), UpstreamStatus)
+
+    @post("/orders", status_code=200, summary="Apply the fleet's signed suspend order (technician, or the uplink "
+                                              "passing one on): its authority is the signature")
+    async def order(self, ctx: AppContext, data: SignedOrder, request: Request[Any, Any, Any]) -> OrderResult:
+        from edge_app.upstream.approval import ApprovalError, iso
+        from edge_app.upstream.orders import verify_order
+
+        if ctx.config.upstream is None:
+            raise ClientException(detail="no [upstream] in the config: nothing is forwarded, nothing to suspend",
+                                  status_code=409)
+        try:
+            o = verify_order(msgspec.to_builtins(data), ctx.trust_keys, ctx.config.vehicle_id, now_ms())
+        except ApprovalError as exc:
+            raise ClientException(detail=str(exc), status_code=422) from None
+        actor = f"signed order from {o.issued_by or 'the authority'} (via {actor_of(request)})"
+        try:
+            result = await ctx.write(outbox.apply_suspend_order(o.summary(), o.reason, now_ms(), actor))
+        except outbox.OrderSuperseded as exc:
+            raise ClientException(detail=f"order refused: issued at {iso(o.issued_at_ms)}, before forwarding was "
+                                         f"resumed at {iso(exc.resumed_at)}", status_code=409) from None
+        if result == "applied":
+            _LOGGER.warning("upstream suspended by %s: %s", actor, o.reason)
+            ctx.upstream_wake()
+        return OrderResult(result=result, status=msgspec.convert(await ctx.read(ctx.upstream_status), UpstreamStatus))
 
     @post("/resume", status_code=200, summary="Forward again; with require_approval, give a signed approval")
     async def resume(self, ctx: AppContext, data: ResumeRequest, request: Request[Any, Any, Any]) -> UpstreamStatus:

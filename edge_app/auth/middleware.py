@@ -12,8 +12,9 @@ PUBLIC = {"/api/v1/pair"}
 UPLINK_ALLOWED = ("/api/v1/encounters", "/api/v1/status")
 TECHNICIAN_ONLY = ("/api/v1/tokens", "/api/v1/pairing-codes")
 UPSTREAM = "/api/v1/upstream"
-# The uplink drains the outbox and may stop itself (a wrong TLS identity upstream), never resume.
-UPLINK_UPSTREAM = (UPSTREAM + "/outbox", UPSTREAM + "/suspend")
+# The uplink drains the outbox and may stop itself (a wrong TLS identity upstream) or pass on the fleet's
+# signed suspend order (its authority is the signature), never resume.
+UPLINK_UPSTREAM = (UPSTREAM + "/outbox", UPSTREAM + "/suspend", UPSTREAM + "/orders")
 
 
 def principal_of(scope: dict[str, Any], registry: TokenRegistry) -> Principal | None:

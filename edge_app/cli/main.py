@@ -85,7 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     sp = with_config(upsub.add_parser("status", help="may records leave now, what waits, the last error"))
     sp.add_argument("--json", action="store_true", help="the status document as JSON")
     sp = with_config(upsub.add_parser("suspend", help="stop forwarding now (persisted, audited)"))
-    sp.add_argument("--reason", required=True, help="why, for the log and the next technician")
+    why = sp.add_mutually_exclusive_group(required=True)
+    why.add_argument("--reason", help="why, for the log and the next technician")
+    why.add_argument("--order", metavar="FILE", help="the fleet's signed suspend order (upstream sign-suspend)")
     sp = with_config(upsub.add_parser("resume", help="forward again (with require_approval: --approval FILE)"))
     sp.add_argument("--approval", metavar="FILE", help="an approval signed by the authority (upstream approve)")
     sp.add_argument("--reason", help="why, for the log")
@@ -100,6 +102,14 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--hours", type=float, default=24.0, help="valid for this long (default 24)")
     sp.add_argument("--start", metavar="TIME", help="valid from (ISO 8601; default now)")
     sp.add_argument("--issued-by", default="", help="who approves, shown on the box")
+    sp.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    sp = upsub.add_parser("sign-suspend", help="(authority) sign an order that suspends forwarding on vehicles")
+    sp.add_argument("--key", required=True, metavar="FILE", help="the authority's private key (STEM.key)")
+    who = sp.add_mutually_exclusive_group(required=True)
+    who.add_argument("--vehicle", action="append", help="a vehicle's appliance.vehicle_id (repeat for more)")
+    who.add_argument("--fleet", action="store_true", help="every vehicle that trusts this key")
+    sp.add_argument("--reason", required=True, help="shown on every box it reaches, e.g. \"incident 2026-11-22\"")
+    sp.add_argument("--issued-by", default="", help="who orders it, shown on the box")
     sp.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     sp = with_config(sub.add_parser("uplink", help="the upstream forwarder (what edge-app-uplink.service runs)"))
     sp.add_argument("--once", action="store_true", help="send what is waiting, then exit (0: all sent)")
@@ -156,11 +166,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from edge_app.cli.doctor import doctor_command
 
         return doctor_command(args.config, as_json=args.json)
-    if cmd == "upstream" and args.upstream_command in ("keygen", "approve"):
+    if cmd == "upstream" and args.upstream_command in ("keygen", "approve", "sign-suspend"):
         from edge_app.cli import upstream as up_cli
 
         if args.upstream_command == "keygen":
             return up_cli.keygen_command(args.stem)
+        if args.upstream_command == "sign-suspend":
+            return up_cli.sign_suspend_command(args.key, ["*"] if args.fleet else args.vehicle, args.reason,
+                                               args.issued_by, args.out)
         return up_cli.approve_command(args.key, args.vehicle, args.hours, args.issued_by, args.out, args.start)
     from edge_app import config as config_mod
 
@@ -205,6 +218,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return upstream_command(cfg, args.upstream_command, reason=getattr(args, "reason", None),
                                 approval=getattr(args, "approval", None), key=getattr(args, "key", None),
+                                order=getattr(args, "order", None),
                                 as_json=getattr(args, "json", False))
     if cmd == "uplink" and args.from_bundle:
         from edge_app.cli.offline import load_bundle

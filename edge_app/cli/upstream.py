@@ -1,5 +1,6 @@
 """`edge-app upstream status|suspend|resume|dead-letters|requeue` through the daemon, and the authority's
-own tools `keygen` and `approve` (they need no box: run them where the authority keeps its key)."""
+own tools `keygen`, `approve` and `sign-suspend` (they need no box: run them where the authority keeps
+its key)."""
 from __future__ import annotations
 
 import json
@@ -46,7 +47,7 @@ def print_status(st: dict[str, Any]) -> None:
 
 
 def upstream_command(cfg: Config, action: str, *, reason: str | None = None, approval: str | None = None,
-                     key: str | None = None, as_json: bool = False) -> int:
+                     key: str | None = None, order: str | None = None, as_json: bool = False) -> int:
     sock = cfg.socket_path
     if action == "status":
         st = call(sock, "GET", "/api/v1/upstream").json()
@@ -55,6 +56,15 @@ def upstream_command(cfg: Config, action: str, *, reason: str | None = None, app
         else:
             print_status(st)
         return 0
+    if action == "suspend" and order:
+        got = call(sock, "POST", "/api/v1/upstream/orders", json=_read_json(order, "a suspend order")).json()
+        st = got["status"]
+        if got["result"] == "already":
+            print("this order was applied before; " + ("forwarding is still suspended" if st["suspended"] else
+                                                       "forwarding was resumed since (an order applies once)"))
+            return 0
+        print(f"suspended by the signed order: {st['reason']} ({st['pending']} waiting)")
+        return 0
     if action == "suspend":
         st = call(sock, "POST", "/api/v1/upstream/suspend", json={"reason": reason}).json()
         print(f"suspended: nothing leaves the vehicle until `edge-app upstream resume` ({st['pending']} waiting)")
@@ -62,7 +72,7 @@ def upstream_command(cfg: Config, action: str, *, reason: str | None = None, app
     if action == "resume":
         body: dict[str, Any] = {"reason": reason or ""}
         if approval:
-            body["approval"] = _read_approval(approval)
+            body["approval"] = _read_json(approval, "an approval")
         st = call(sock, "POST", "/api/v1/upstream/resume", json=body).json()
         print_status(st)
         return 0 if st["open"] else 1
@@ -81,13 +91,13 @@ def upstream_command(cfg: Config, action: str, *, reason: str | None = None, app
     raise AssertionError(action)
 
 
-def _read_approval(path: str) -> Any:
+def _read_json(path: str, what: str) -> Any:
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise EdgeAppError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except (ValueError, UnicodeDecodeError):
-        raise EdgeAppError(f"{path}: not an approval file (not JSON)") from None
+        raise EdgeAppError(f"{path}: not {what} file (not JSON)") from None
 
 
 def keygen_command(stem: str) -> int:
@@ -119,6 +129,26 @@ def approve_command(key: str, vehicle: str, hours: float, issued_by: str, out: s
     if out:
         Path(out).write_text(text, encoding="utf-8")
         print(f"approval for {vehicle} valid {doc['approval']['not_before']} to {doc['approval']['not_after']}: {out}")
+    else:
+        print(text, end="")
+    return 0
+
+
+def sign_suspend_command(key: str, vehicles: list[str], reason: str, issued_by: str, out: str | None) -> int:
+    from edge_app.upstream.approval import ApprovalError, load_private_key
+    from edge_app.upstream.orders import sign_order
+
+    try:
+        doc = sign_order(load_private_key(key), vehicles, reason, issued_by, datetime.now(UTC))
+    except ApprovalError as exc:
+        raise EdgeAppError(str(exc)) from None
+    text = json.dumps(doc, indent=2) + "\n"
+    who = "the whole fleet" if vehicles == ["*"] else ", ".join(vehicles)
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+        print(f"suspend order for {who} ({doc['order']['id']}): {out}")
+        print("apply it with `edge-app upstream suspend --order FILE`, or publish it (retained, QoS 1) to the "
+              "MQTT control topic")
     else:
         print(text, end="")
     return 0

@@ -216,3 +216,12 @@ def m006_upstream_outbox(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE upstream_state (one INTEGER PRIMARY KEY CHECK (one = 1), obs_cursor INTEGER NOT NULL, "
                "last_ok_at INTEGER, last_error TEXT, last_error_at INTEGER)")
     db.execute("INSERT INTO upstream_state (one, obs_cursor) VALUES (1, 0)")
+
+
+@migration
+def m007_suspend_orders(db: sqlite_utils.Database) -> None:
+    # A suspend that came as the fleet's signed order: its id (applied once, ever; an MQTT retained
+    # message comes back at every reconnect) and who signed it, as JSON.
+    db.execute("ALTER TABLE upstream_gate ADD COLUMN order_id TEXT")
+    db.execute("ALTER TABLE upstream_gate ADD COLUMN signed_order TEXT")
+    db.execute("CREATE UNIQUE INDEX upstream_gate_order ON upstream_gate (order_id) WHERE order_id IS NOT NULL")

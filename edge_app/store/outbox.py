@@ -173,11 +173,41 @@ def gate_event(action: str, reason: str, now_ms: int, actor: str, approval: dict
     return op
 
 
+def apply_suspend_order(order: dict[str, Any], reason: str, now_ms: int, actor: str) -> Any:
+    """A verified suspend order (upstream.orders): "applied", or "already" when this order was applied
+    before. NotApplied when it was issued before the newest resume: it must not undo a reconnection
+    the authority approved after it. order: SuspendOrder.summary()."""
+
+    def op(db: sqlite_utils.Database) -> str:
+        if db.execute("SELECT 1 FROM upstream_gate WHERE order_id = ?", (order["order_id"],)).fetchone():
+            return "already"
+        resumed = db.execute("SELECT max(at) FROM upstream_gate WHERE action = 'resume'").fetchone()[0]
+        if resumed is not None and order["issued_at_ms"] < resumed:
+            raise OrderSuperseded(resumed)
+        db.execute("INSERT INTO upstream_gate (at, actor, action, reason, order_id, signed_order) "
+                   "VALUES (?,?,'suspend',?,?,?)", (now_ms, actor, reason, order["order_id"], json.dumps(order)))
+        append_audit(db, now_ms, actor, "upstream.suspend", None,
+                     {"reason": reason, "order": order["order_id"], "key": order["key_fingerprint"]})
+        return "applied"
+
+    return op
+
+
+class OrderSuperseded(Exception):
+    """A suspend order issued before the newest resume (at, ms)."""
+
+    def __init__(self, resumed_at: int) -> None:
+        super().__init__(resumed_at)
+        self.resumed_at = resumed_at
+
+
 def last_gate_event(db: sqlite_utils.Database) -> dict[str, Any] | None:
-    r = db.execute("SELECT at, actor, action, reason, approval FROM upstream_gate ORDER BY id DESC LIMIT 1").fetchone()
+    r = db.execute("SELECT at, actor, action, reason, approval, signed_order FROM upstream_gate "
+                   "ORDER BY id DESC LIMIT 1").fetchone()
     if r is None:
         return None
-    return {"at": r[0], "actor": r[1], "action": r[2], "reason": r[3], "approval": json.loads(r[4]) if r[4] else None}
+    return {"at": r[0], "actor": r[1], "action": r[2], "reason": r[3], "approval": json.loads(r[4]) if r[4] else None,
+            "order": json.loads(r[5]) if r[5] else None}
 
 
 def counts(db: sqlite_utils.Database) -> dict[str, Any]:

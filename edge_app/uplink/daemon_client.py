@@ -65,7 +65,7 @@ class DaemonClient:
         if r.status_code >= 500 or r.status_code == 503:
             raise DaemonUnavailable(f"{path}: {r.status_code} {r.text[:200]}")
         if r.status_code >= 400:
-            raise ApiClientError(f"{path}: {r.status_code} {r.text[:300]}")
+            raise ApiClientError(f"{path}: {r.status_code} {_detail(r)}")
         return r
 
     async def pending(self, limit: int, wait: float, after: int = 0) -> dict[str, Any]:
@@ -88,3 +88,15 @@ class DaemonClient:
 
     async def suspend(self, reason: str) -> None:
         await self.request("POST", "/api/v1/upstream/suspend", json={"reason": reason[:500]})
+
+    async def order(self, doc: Any) -> dict[str, Any]:
+        """Hand the daemon a suspend order from the fleet; it checks the signature (ApiClientError if not)."""
+        return (await self.request("POST", "/api/v1/upstream/orders", json=doc)).json()
+
+
+def _detail(r: httpx.Response) -> str:
+    try:
+        detail = r.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    return str(detail) if detail else r.text[:300]

@@ -11,6 +11,7 @@ dead letter with the server's reason; a wrong TLS identity suspends forwarding a
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import signal
@@ -26,6 +27,8 @@ _LOGGER = logging.getLogger("edge_app.uplink")
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 60.0
 IDLE_WAIT_S = 25.0
+CONTROL_MAX_BYTES = 16 * 1024
+CONTROL_TRIES = 30  # a second apart: the daemon may be restarting when an order arrives
 
 
 def backoff_s(attempt: int, rng: random.Random) -> float:
@@ -48,6 +51,9 @@ class Uplink:
         self.sent = self.refused = self.retried = 0
         self._gate_why: str | None = None
         self.suspended_by_us = False
+        self.control_tasks: set[asyncio.Task[None]] = set()
+        if hasattr(target, "on_control"):
+            target.on_control = self.control_message
 
     async def run(self) -> int:
         """Until stopped (or, with once, until nothing is waiting). Exit code for once: 0 all sent, 1 gate
@@ -170,6 +176,47 @@ class Uplink:
                 await self.daemon.suspend(f"uplink: the target's TLS identity does not match upstream.pin_sha256 "
                                           f"({r.detail})")
 
+    # -- the fleet's signed orders, as they arrive on the target's control channel
+
+    def control_message(self, topic: str, payload: bytes) -> None:
+        """Pass an order on to the daemon, which checks its signature; nothing here trusts it."""
+        if not payload:
+            return  # an empty retained message: the fleet cleared the topic
+        if len(payload) > CONTROL_MAX_BYTES:
+            _LOGGER.error("control message on %s ignored: %d bytes, not an order", topic, len(payload))
+            return
+        try:
+            doc = json.loads(payload)
+        except (ValueError, UnicodeDecodeError):
+            _LOGGER.error("control message on %s ignored: not JSON", topic)
+            return
+        if len(self.control_tasks) >= 8:
+            _LOGGER.error("control message on %s ignored: %d others are still being passed on", topic,
+                          len(self.control_tasks))
+            return
+        task = asyncio.create_task(self._pass_order(topic, doc), name=f"order-{topic}")
+        self.control_tasks.add(task)
+        task.add_done_callback(self.control_tasks.discard)
+
+    async def _pass_order(self, topic: str, doc: Any) -> None:
+        for _ in range(CONTROL_TRIES):
+            try:
+                got = await self.daemon.order(doc)
+            except DaemonUnavailable as exc:
+                _LOGGER.warning("order on %s: %s; trying again", topic, exc)
+                await self._sleep(1.0)
+                continue
+            except ApiClientError as exc:
+                _LOGGER.error("order on %s REFUSED by the daemon: %s", topic, exc)
+                return
+            if got["result"] == "applied":
+                _LOGGER.critical("forwarding SUSPENDED by the fleet's signed order on %s: %s", topic,
+                                 got["status"]["reason"])
+            else:
+                _LOGGER.info("order on %s was applied before; nothing to do", topic)
+            return
+        _LOGGER.error("order on %s could not be passed on: the daemon did not answer", topic)
+
     def _backoff(self, key: str) -> float:
         n = self.attempts[key] = self.attempts.get(key, 0) + 1
         delay = backoff_s(n, self.rng)
@@ -226,6 +273,8 @@ async def run_uplink(cfg: Config, *, once: bool = False) -> int:
             task.cancel()
         return 0
     finally:
+        for task in list(uplink.control_tasks):
+            task.cancel()
         await target.close()
         await daemon.close()
         _LOGGER.info("uplink stopped: %d sent, %d retried, %d refused", uplink.sent, uplink.retried, uplink.refused)

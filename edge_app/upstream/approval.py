@@ -73,44 +73,50 @@ def load_public_key(path: str | Path) -> Ed25519PublicKey:
     return key
 
 
-def parse_time(value: Any, name: str) -> int:
+def parse_time(value: Any, name: str, where: str = "approval") -> int:
     if not isinstance(value, str):
-        raise ApprovalError(f"approval.{name}: expected an ISO 8601 time like 2026-11-23T10:00:00Z")
+        raise ApprovalError(f"{where}.{name}: expected an ISO 8601 time like 2026-11-23T10:00:00Z")
     try:
         t = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ApprovalError(f"approval.{name}: {value!r} is not an ISO 8601 time") from None
+        raise ApprovalError(f"{where}.{name}: {value!r} is not an ISO 8601 time") from None
     if t.tzinfo is None:
-        raise ApprovalError(f"approval.{name}: {value!r} has no time zone (add Z for UTC)")
+        raise ApprovalError(f"{where}.{name}: {value!r} has no time zone (add Z for UTC)")
     return int(t.timestamp() * 1000)
 
 
-def verify(doc: Any, trust_keys: list[Ed25519PublicKey], vehicle: str, now_ms: int) -> Approval:
-    """The approval if it is well formed, signed by one of trust_keys, for this vehicle and valid now."""
-    if not isinstance(doc, dict) or set(doc) != {"approval", "signature"}:
-        raise ApprovalError("not an approval file: expected {\"approval\": {...}, \"signature\": \"...\"}")
-    body, sig = doc["approval"], doc["signature"]
+def check_signed(doc: Any, field: str, trust_keys: list[Ed25519PublicKey]) -> tuple[dict[str, Any], Ed25519PublicKey]:
+    """{field: {...}, "signature": "..."} -> (the signed body, the trusted key that signed it)."""
+    if not isinstance(doc, dict) or set(doc) != {field, "signature"}:
+        raise ApprovalError(f"not {_an(field)} file: expected {{\"{field}\": {{...}}, \"signature\": \"...\"}}")
+    body, sig = doc[field], doc["signature"]
     if not isinstance(body, dict) or not isinstance(sig, str):
-        raise ApprovalError("not an approval file: approval must be an object and signature a string")
+        raise ApprovalError(f"not {_an(field)} file: {field} must be an object and signature a string")
     try:
         signature = base64.b64decode(sig, validate=True)
     except (binascii.Error, ValueError):
         raise ApprovalError("signature is not base64") from None
     if not trust_keys:
-        raise ApprovalError("no trust keys configured (upstream.trust_keys): nothing can be approved")
+        raise ApprovalError(f"no trust keys configured (upstream.trust_keys): no {field} can be checked")
     data = canonical(body)
-    signer = None
     for key in trust_keys:
         try:
             key.verify(signature, data)
         except InvalidSignature:
             continue
-        signer = key
-        break
-    if signer is None:
-        known = ", ".join(key_fingerprint(k) for k in trust_keys)
-        raise ApprovalError("approval refused: it is not signed by a trusted key (changed, or signed by a key "
-                            f"that is not in upstream.trust_keys; trusted: {known})")
+        return body, key
+    known = ", ".join(key_fingerprint(k) for k in trust_keys)
+    raise ApprovalError(f"{field} refused: it is not signed by a trusted key (changed, or signed by a key "
+                        f"that is not in upstream.trust_keys; trusted: {known})")
+
+
+def _an(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
+
+
+def verify(doc: Any, trust_keys: list[Ed25519PublicKey], vehicle: str, now_ms: int) -> Approval:
+    """The approval if it is well formed, signed by one of trust_keys, for this vehicle and valid now."""
+    body, signer = check_signed(doc, "approval", trust_keys)
     if body.get("type") != APPROVAL_TYPE:
         raise ApprovalError(f"approval refused: type is {body.get('type')!r}, not {APPROVAL_TYPE!r}")
     if body.get("vehicle") != vehicle:
@@ -119,9 +125,9 @@ def verify(doc: Any, trust_keys: list[Ed25519PublicKey], vehicle: str, now_ms: i
     if end <= start or end - start > MAX_WINDOW.total_seconds() * 1000:
         raise ApprovalError("approval refused: its validity window is empty or longer than a year")
     if now_ms < start:
-        raise ApprovalError(f"approval refused: not valid before {body['not_before']} (box clock: {_iso(now_ms)})")
+        raise ApprovalError(f"approval refused: not valid before {body['not_before']} (box clock: {iso(now_ms)})")
     if now_ms > end:
-        raise ApprovalError(f"approval refused: expired at {body['not_after']} (box clock: {_iso(now_ms)})")
+        raise ApprovalError(f"approval refused: expired at {body['not_after']} (box clock: {iso(now_ms)})")
     return Approval(vehicle=vehicle, not_before_ms=start, not_after_ms=end, issued_by=str(body.get("issued_by", "")),
                     approval_id=str(body.get("id", "")), key_fingerprint=key_fingerprint(signer))
 
@@ -129,8 +135,8 @@ def verify(doc: Any, trust_keys: list[Ed25519PublicKey], vehicle: str, now_ms: i
 def sign(key: Ed25519PrivateKey, vehicle: str, not_before: datetime, not_after: datetime,
          issued_by: str) -> dict[str, Any]:
     """What the authority's `edge-app upstream approve` writes."""
-    body = {"type": APPROVAL_TYPE, "vehicle": vehicle, "not_before": _iso_dt(not_before),
-            "not_after": _iso_dt(not_after), "issued_by": issued_by, "id": str(uuid.uuid4())}
+    body = {"type": APPROVAL_TYPE, "vehicle": vehicle, "not_before": iso_dt(not_before),
+            "not_after": iso_dt(not_after), "issued_by": issued_by, "id": str(uuid.uuid4())}
     return {"approval": body, "signature": base64.b64encode(key.sign(canonical(body))).decode()}
 
 
@@ -161,9 +167,9 @@ def load_private_key(path: str | Path) -> Ed25519PrivateKey:
     return key
 
 
-def _iso_dt(t: datetime) -> str:
+def iso_dt(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _iso(ms: int) -> str:
-    return _iso_dt(datetime.fromtimestamp(ms / 1000, UTC))
+def iso(ms: int) -> str:
+    return iso_dt(datetime.fromtimestamp(ms / 1000, UTC))

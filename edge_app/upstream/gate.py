@@ -20,6 +20,7 @@ class GateState:
     since: int | None = None
     by: str | None = None
     approval: dict[str, Any] | None = None
+    order: dict[str, Any] | None = None  # the fleet's signed suspend order, when that is what suspended it
 
 
 def _iso(ms: int) -> str:
@@ -34,7 +35,7 @@ def gate_state(up: UpstreamConfig | None, last: dict[str, Any] | None, now_ms: i
     at = {"reason": last["reason"], "since": last["at"], "by": last["actor"]} if last else {}
     if last and last["action"] == "suspend":
         return GateState(False, f"suspended by {last['actor']} at {_iso(last['at'])}: {last['reason']}",
-                         suspended=True, **at)
+                         suspended=True, order=last.get("order"), **at)
     if not up.require_approval:
         return GateState(True, f"forwarding to {up.target} {up.url}", **at)
     approval = (last or {}).get("approval")

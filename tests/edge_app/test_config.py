@@ -78,6 +78,9 @@ def test_good_config_loads(tmp_path: Path) -> None:
     (lambda t: t + 'pin_sha256 = "abc"\n', "upstream.pin_sha256: expected the certificate's SHA-256"),
     (lambda t: t + 'topic = "edge/#"\n', "upstream.topic"),
     (lambda t: t + "batch_size = 0\n", "upstream.batch_size: expected 1 to 5000"),
+    (lambda t: t + 'control_topics = ["x/control"]\n', "upstream.control_topics: apply to the mqtt target only"),
+    (lambda t: t.replace('target = "fhir"', 'target = "mqtt"').replace("https://fhir.trust.example/R4", "mqtts://b")
+     + 'control_topics = ["fleet/+/control"]\n', "upstream.control_topics: 'fleet/+/control': expected MQTT topics"),
     (lambda t: t + "in_flight = 100\n", "upstream.in_flight"),
     (lambda t: t + 'oauth_token_url = "https://idp/token"\n', "upstream.oauth_token_url: OAuth2 needs"),
     (lambda t: t + 'client_key = "k.pem"\n', "upstream.client_key: given without client_cert"),
@@ -166,3 +169,9 @@ def test_upstream_options_parse(tmp_path: Path) -> None:
     assert up is not None and up.pin_sha256 == "ab" * 32 and up.live_observations
     assert up.client_cert == str(tmp_path / "tls/c.pem") and up.oauth_secret_file == str(tmp_path / "secret")
     assert (up.batch_size, up.in_flight, up.timeout_s, up.topic) == (200, 4, 15.0, "edge-app/{vehicle}")
+    assert up.control_topics == (), "orders arrive over MQTT only; with fhir, by file"
+    mqtt = GOOD.replace('target = "fhir"', 'target = "mqtt"').replace("https://fhir.trust.example/R4", "mqtts://b")
+    up = config.load(write(tmp_path, mqtt + 'topic = "trust/{{vehicle}}"\n')).upstream
+    assert up is not None and up.control_topics == ("trust/{vehicle}/control", "edge-app/fleet/control")
+    up = config.load(write(tmp_path, mqtt + "control_topics = []\n")).upstream
+    assert up is not None and up.control_topics == ()

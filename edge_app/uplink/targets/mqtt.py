@@ -24,6 +24,10 @@ Keeping paho's queue bounded across retries (three rules, together):
 3. ``max_queued_messages_set`` caps paho's outgoing store as a backstop (a stalled but not yet
    detected link): beyond it publish() refuses and the answer is "retry".
 So paho holds at most one copy of each record and at most ``queue_max`` messages in all.
+
+Control: the target subscribes (QoS 1) to ``upstream.control_topics`` and hands each message on them to
+``on_control`` (the uplink passes it to the daemon, which checks the fleet's signature; nothing here
+trusts it). A retained order comes again at every reconnect; the daemon applies an order once.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ import asyncio
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -78,6 +83,8 @@ class MqttTarget:
         self._mids: dict[int, str] = {}
         self._acked: OrderedDict[str, None] = OrderedDict()
         self.connects = 0  # successful CONNACKs (tests and status)
+        self.control_topics = [c.replace("{vehicle}", self.vehicle) for c in self.up.control_topics]
+        self.on_control: Callable[[str, bytes], None] | None = None  # (topic, payload), on the asyncio loop
 
     # -- lifecycle
 
@@ -107,6 +114,7 @@ class MqttTarget:
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         client.on_log = self._on_log
         client.connect_async(self.host, self.port, keepalive=KEEPALIVE_S)
         self._client = client
@@ -139,7 +147,14 @@ class MqttTarget:
             pass
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if not reason.is_failure and self.control_topics:
+            # Every connect: the broker may have lost the session. paho queues these behind the CONNACK.
+            client.subscribe([(topic, 1) for topic in self.control_topics])
         self._call(self._connected_now, bool(reason.is_failure), str(reason))
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic in self.control_topics:
+            self._call(self._control, msg.topic, bytes(msg.payload))
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         self._call(self._down, "cannot connect (TCP or TLS)")
@@ -169,6 +184,10 @@ class MqttTarget:
             self.connects += 1
         if self._first_outcome is not None:
             self._first_outcome.set()
+
+    def _control(self, topic: str, payload: bytes) -> None:
+        if self.on_control is not None:
+            self.on_control(topic, payload)
 
     def _down(self, reason: str) -> None:
         self._connected = False
