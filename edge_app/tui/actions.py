@@ -6,7 +6,7 @@ choose whose value stands.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from textual import work
@@ -16,6 +16,7 @@ from edge_app.tui.screens.forms import FormScreen
 from edge_app.tui.screens.pick import PickScreen
 from edge_app.tui.screens.prompts import Choice, TextPrompt
 from edge_app.tui.shutdown import until_shutdown
+from edge_app.tui.typed_time import given_at
 from edge_app.tui.widgets.lines import TIME_WORDS, hhmm
 
 if TYPE_CHECKING:
@@ -38,19 +39,15 @@ def field_value(record: dict[str, Any], path: str) -> Any:
     return value
 
 
+def said(path: str, value: Any) -> str:
+    """A field's value as the crew reads it: a time stamp as HH:MM, not epoch milliseconds; none as blank."""
+    if path.startswith("times."):
+        return "not stamped" if value is None else hhmm(value)
+    return "blank" if value is None else repr(value)
+
+
 def number(text: str) -> int | float:
     return int(text) if text.isdigit() else float(text)
-
-
-def given_at(text: str, now: datetime) -> str | None:
-    """ "10:42" as ISO 8601 with the local offset: today, or yesterday if that would be in the future."""
-    if not text:
-        return None
-    hh, _, mm = text.partition(":")
-    at = now.replace(hour=int(hh), minute=int(mm or 0), second=0, microsecond=0)
-    if at > now + timedelta(minutes=5):
-        at -= timedelta(days=1)
-    return at.isoformat()
 
 
 class EncounterActions(_Base):
@@ -147,8 +144,10 @@ class EncounterActions(_Base):
         words = TIME_WORDS[name]
         if enc["times"].get(name):
             answer = await self.push_screen_wait(Choice(
-                f"{words} is already stamped {hhmm(enc['times'][name])}. Stamp it again as now?",
-                [("y", "yes, now"), ("n", "no, keep it")]))
+                f"{words} is already stamped {hhmm(enc['times'][name])}. Stamp it again?",
+                [("y", "yes, now"), ("t", "at a time I type"), ("n", "no, keep it")]))
+            if answer == "t":
+                self.stamp_at(name)
             if answer != "y":
                 return
         try:
@@ -199,7 +198,7 @@ class EncounterActions(_Base):
                     return str(exc)
                 current, fields = exc.body["current"], exc.body.get("fields", [])
                 self.set_encounter(current)
-                now = "; ".join(f"{f} is now {field_value(current, f)!r}" for f in fields)
+                now = "; ".join(f"{f} is now {said(f, field_value(current, f))}" for f in fields)
                 answer = await self.push_screen_wait(Choice(
                     f"Someone else changed this since you read it: {now}. Keep theirs, or overwrite with yours?",
                     [("k", "keep theirs"), ("o", "overwrite with mine")]))
@@ -261,9 +260,12 @@ class EncounterActions(_Base):
     async def save_medication(self, values: dict[str, Any], form: FormScreen) -> str | None:
         try:
             dose = number(values["dose"])
-            when = given_at(values["time"], datetime.now().astimezone())
         except ValueError:
-            return "dose must be a number and the time HH:MM"
+            return "the dose must be a number"
+        try:
+            when = given_at(values["time"], datetime.now().astimezone())
+        except ValueError as exc:
+            return f"given at: {exc}"
         body = {"drug": values["drug"], "dose": dose, "unit": values["unit"], "route": values["route"], "time": when}
         if not all((values["drug"], values["unit"], values["route"])):
             return "give the drug, the dose, its unit and the route"

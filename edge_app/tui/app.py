@@ -2,7 +2,7 @@
 
 A client of the daemon only: everything arrives over the Unix socket's event stream and query API; when
 the daemon is gone the screen says so in words and reconnects by itself. What the keys do to the record
-is in actions.py.
+is in actions.py and atmist_entries.py.
 """
 from __future__ import annotations
 
@@ -25,10 +25,11 @@ from edge_app.client import async_client, sse_events
 from edge_app.errors import ApiClientError
 from edge_app.tui.actions import EncounterActions
 from edge_app.tui.api import Api, ApiProblem
+from edge_app.tui.atmist_entries import AtmistEntries
 from edge_app.tui.shutdown import until_shutdown
 from edge_app.tui.themes import DAY, NIGHT
 from edge_app.tui.widgets.devices import DeviceTable
-from edge_app.tui.widgets.lines import TIME_KEYS, EncounterLine, KeyBar, TimesBar
+from edge_app.tui.widgets.lines import TIME_KEYS, TIMES_FORM_KEY, EncounterLine, KeyBar, TimesBar
 from edge_app.tui.widgets.news2 import News2Panel
 from edge_app.tui.widgets.tiles import TREND_S, VitalTile, make_tiles
 
@@ -37,7 +38,7 @@ STATUS_EVERY_S = 5.0
 ALWAYS_SHOWN = {"tile-spo2", "tile-pulse", "tile-bp", "tile-rr", "tile-temp"}
 
 
-class VitalsApp(EncounterActions, App[int]):
+class VitalsApp(EncounterActions, AtmistEntries, App[int]):
     """Live vitals, NEWS2, the encounter, device state."""
 
     CSS_PATH = "app.tcss"
@@ -49,8 +50,10 @@ class VitalsApp(EncounterActions, App[int]):
         Binding("e", "form('observations')", "Obs"),
         Binding("o", "oxygen", "O2 on/off"),
         Binding("m", "form('medication')", "Drug"),
+        Binding("a", "intervention", "Intervention"),
         Binding("w", "form('note')", "Note"),
         Binding("i", "form('patient')", "Patient"),
+        Binding("c", "complaint", "Complaint/injury"),
         Binding("s", "scale", "SpO2 scale"),
         Binding("v", "handover", "Handover"),
         Binding("x", "close", "Close"),
@@ -59,6 +62,7 @@ class VitalsApp(EncounterActions, App[int]):
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         *[Binding(key, f"stamp('{name}')", words, show=False) for key, name, words in TIME_KEYS],
+        Binding(TIMES_FORM_KEY, "times", "Times", show=False),  # listed on the times line, beside the stamps
     ]
 
     encounter: reactive[dict[str, Any] | None] = reactive(None, always_update=True, init=False)

@@ -1,4 +1,5 @@
-"""Quick-entry forms: observations, a drug given, a note, patient details.
+"""Quick-entry forms: observations, a drug given, an intervention, a note, patient details, complaint and
+injuries, time stamps.
 
 A form only gathers text; saving is a callback (the app's API calls) that answers None when all was
 saved or a sentence saying what was not, which the form shows while keeping what was typed.
@@ -18,14 +19,15 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label, Static
 
-from edge_app.tui.widgets.lines import KeyBar
+from edge_app.tui.widgets.lines import TIME_KEYS, TIME_WORDS, KeyBar
 
 Saver = Callable[[dict[str, Any], "FormScreen"], Awaitable[str | None]]
 
 
 @dataclass(frozen=True, slots=True)
 class Field:
-    """One entry box: its key in the values dict, the label, a hint, the characters it accepts."""
+    """One entry box: its key in the values dict, the label, a hint, the characters it accepts; a wide box
+    takes the whole row, for free text that would not be readable in half of it."""
 
     key: str
     label: str
@@ -33,9 +35,11 @@ class Field:
     restrict: str | None = None
     max_length: int = 0
     switch: bool = False
+    wide: bool = False
 
 
 NUMBER = r"[0-9]*"
+HHMM = r"[0-9:]*"
 DECIMAL = r"[0-9]*\.?[0-9]*"
 GCS = r"([0-9]|[Nn][Tt]?)?"
 
@@ -57,8 +61,26 @@ MEDICATION_FIELDS = (
     Field("dose", "Dose", "e.g. 300", DECIMAL, 8),
     Field("unit", "Unit", "mg mcg ml L/min units", None, 16),
     Field("route", "Route", "oral IV IM IO IN neb", None, 32),
-    Field("time", "Given at", "HH:MM (blank: now)", r"[0-9:]*", 5),
+    Field("time", "Given at", "HH:MM (blank: now)", HHMM, 5),
 )
+INTERVENTION_FIELDS = (
+    Field("what", "Intervention", "e.g. cannula 18G left AC; splint; airway", None, 200, wide=True),
+    Field("time", "Done at", "HH:MM (now)", HHMM, 5),
+    Field("by", "By", "name (optional)", None, 100),
+)
+COMPLAINT_FIELDS = (
+    Field("complaint", "Complaint / MOI", "how it happened, or e.g. chest pain since 09:00", None, 500,
+          wide=True),
+    Field("injuries", "Injuries", "what was found, head to toe", None, 2000, wide=True),
+)
+
+
+def time_fields(names: tuple[str, ...] | None = None) -> tuple[Field, ...]:
+    """One HH:MM box per time stamp (all of them in the order a job runs, or the ones named)."""
+    return tuple(Field(name, TIME_WORDS[name], "HH:MM", HHMM, 5) for _, name, _ in TIME_KEYS
+                 if names is None or name in names)
+
+
 NOTE_FIELDS = (Field("text", "Note", "what happened", None, 4000),)
 PATIENT_FIELDS = (
     Field("name", "Name", "", None, 100),
@@ -99,7 +121,8 @@ class FormScreen(ModalScreen[bool]):
                         yield Checkbox("yes (space)", bool(self.initial.get(f.key)), compact=True, id=f"f-{f.key}")
                     else:
                         yield Input(str(self.initial.get(f.key) or ""), placeholder=f.placeholder,
-                                    restrict=f.restrict, max_length=f.max_length, compact=True, id=f"f-{f.key}")
+                                    restrict=f.restrict, max_length=f.max_length, compact=True,
+                                    id=f"f-{f.key}", classes="wide" if f.wide else "")
             yield Static("", id="form-error")
             yield KeyBar(classes="dialog-hint")
             yield Static("Enter saves from any field", classes="dialog-hint")

@@ -57,6 +57,11 @@ class HandoverScreen(Screen[None]):
             text = f"could not load the handover: {exc}"
         self.query_one("#handover-text", Static).update(escape(text))
 
+    def on_screen_resume(self) -> None:
+        """Back from a form opened over this screen (the main keys work here: c, a, m, 0 …): read it again,
+        so what the crew just entered is on the screen they are reading from."""
+        self.load()
+
     def action_show(self, fmt: str) -> None:
         self.fmt = fmt
 

@@ -36,6 +36,11 @@ def text(app: VitalsApp, selector: str) -> str:
     return str(app.screen.query_one(selector, Static).content)
 
 
+def plain(widget: Static) -> str:
+    """What a line of keys says, without its markup, as one line wherever it is broken to fit the width."""
+    return Content.from_markup(str(widget.content)).plain.replace("\n", " ")
+
+
 async def open_encounter(pilot: Pilot[Any], app: VitalsApp, ref: str) -> dict[str, Any]:
     await until(pilot, lambda: app.connected, "the stream")
     await pilot.press("n")
@@ -77,7 +82,7 @@ async def test_one_key_stamps_a_time_and_asks_before_restamping(live: LiveDaemon
         enc = await open_encounter(pilot, app, "INC-8")
         await pilot.press("3")  # at scene
         await until(pilot, lambda: app.encounter and app.encounter["times"]["at_scene"], "at scene stamped")
-        assert "3 scene --" not in Content.from_markup(str(app.query_one(TimesBar).content)).plain
+        assert "3 scene --" not in plain(app.query_one(TimesBar))
         with api(live) as c:
             first = c.get(f"/api/v1/encounters/{enc['id']}").json()["times"]["at_scene"]
         assert first is not None

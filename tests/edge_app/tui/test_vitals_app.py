@@ -81,18 +81,32 @@ def test_news2_says_band_scale_parameters_and_missing_in_words() -> None:
     assert news2_lines(child)[0].startswith("NEWS2 NOT SCORED: patient is 9")
 
 
-async def test_every_main_key_is_listed_at_80x24_and_night_day_toggle(tmp_path: Path) -> None:
-    from textual.content import Content
+def test_a_line_of_keys_ends_between_entries_never_inside_one() -> None:
+    from edge_app.tui.widgets.lines import fit
 
+    entries = (("[b]a[/] x", 3), ("[b]b[/] yy", 4), ("[b]c[/] zzzz", 6))
+    assert fit(entries, 9, "  ") == "[b]a[/] x  [b]b[/] yy\n[b]c[/] zzzz"
+    assert fit(entries, 5, " ") == "[b]a[/] x\n[b]b[/] yy\n[b]c[/] zzzz", "one too wide for a line gets its own"
+    assert fit(entries, 0, "  ") == "[b]a[/] x  [b]b[/] yy  [b]c[/] zzzz", "no width yet: one line"
+
+
+async def test_every_main_key_is_listed_at_80x24_and_night_day_toggle(tmp_path: Path) -> None:
     from edge_app.tui.widgets.lines import KeyBar, TimesBar
+
+    def on_screen(widget: Static) -> list[str]:
+        return [widget.render_line(y).text for y in range(widget.size.height)]
 
     app = VitalsApp(tmp_path / "api.sock")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause(0.1)
-        keys = Content.from_markup(str(app.query_one(KeyBar).content)).plain
-        for word in ("n New", "e Obs", "o O2 on/off", "m Drug", "v Handover", "x Close", "d Day/night", "q Quit"):
-            assert word in keys
-        assert "3 scene --" in Content.from_markup(str(app.query_one(TimesBar).content)).plain
+        keys = on_screen(app.query_one(KeyBar))
+        for word in ("n New", "p Pick", "e Obs", "o O2 on/off", "m Drug", "a Intervention", "w Note", "i Patient",
+                     "c Complaint/injury", "s SpO2 scale", "v Handover", "x Close", "t Pair tablet",
+                     "d Day/night", "q Quit"):
+            assert any(word in line for line in keys), f"{word!r} on one line, beside its key: {keys}"
+        times = on_screen(app.query_one(TimesBar))
+        for word in ("3 scene --", "7 handover --", "0 type times"):
+            assert any(word in line for line in times), f"{word!r} on one line: {times}"
         assert app.query_one(KeyBar).region.bottom == 24, "the key legend is on screen at 80x24"
         assert app.theme == "edge-night"
         await pilot.press("d")
