@@ -97,8 +97,9 @@ def test_image_units_verify_against_the_image_tree(tmp_path: Path) -> None:
     for f in SYSTEMD_DIR.glob("*.service"):
         shutil.copy(f, units)
     (root / "usr/bin").mkdir(parents=True, exist_ok=True)
-    (root / "usr/bin/edge-app").write_text("#!/bin/sh\n")  # the build's symlink into /opt/edge-app
-    (root / "usr/bin/edge-app").chmod(0o755)
+    for program in ("edge-app", "udevadm"):  # the build's symlink into /opt/edge-app; the udev package's
+        (root / "usr/bin" / program).write_text("#!/bin/sh\n")
+        (root / "usr/bin" / program).chmod(0o755)
     names = sorted(p.name for p in UNIT_DIR.glob("*.service"))
     assert names
     r = run(analyze, f"--root={root}", "verify", *names, cwd="/")
@@ -117,7 +118,8 @@ def test_helper_scripts_are_executable_and_referenced() -> None:
 def test_presets_enable_the_daemon_and_the_image_units_and_nothing_waits_for_network(tmp_path: Path) -> None:
     p = presets()
     for unit in ("edge-app.service", "edge-app-tui.service", "edge-app-backup.timer",
-                 "edge-image-machine-id.service", "edge-image-console-status.service"):
+                 "edge-image-machine-id.service", "edge-image-console-status.service",
+                 "edge-image-udev-local.service"):
         assert p.get(unit) == "enable", unit
     assert p.get("edge-app-uplink.service") == "disable"
     # edge-app.service is After=network-online.target: no wait-online may hold the boot up.
@@ -140,7 +142,7 @@ def test_systemctl_preset_in_a_scratch_root_enables_them(tmp_path: Path) -> None
     assert r.returncode == 0, r.stderr
     enabled = {p.name for p in (tmp_path / "etc/systemd/system").rglob("*") if p.is_symlink()}
     assert {"edge-app.service", "edge-app-tui.service", "edge-app-backup.timer", "edge-image-machine-id.service",
-            "edge-image-console-status.service"} <= enabled
+            "edge-image-console-status.service", "edge-image-udev-local.service"} <= enabled
     assert "edge-app-uplink.service" not in enabled
 
 
@@ -194,8 +196,9 @@ def test_fstab_puts_state_and_journal_on_the_state_partition_and_keeps_root_read
     mounts = fstab()
     assert "/" not in mounts, "root comes from the kernel command line (ro), per slot"
     assert mounts["/state"][0] == "PARTLABEL=edge-state"
-    # Where edge-app.service keeps its state (StateDirectory=edge-app), the journal, the technician's config.
-    for target in ("/var/lib/edge-app", "/var/log/journal", "/etc/edge-app"):
+    # Where edge-app.service keeps its state (StateDirectory=edge-app), the journal, the technician's config
+    # and udev rules (docs/technician.md names monitors in /etc/udev/rules.d; / and /etc are read-only).
+    for target in ("/var/lib/edge-app", "/var/log/journal", "/etc/edge-app", "/etc/udev/rules.d"):
         assert mounts[target][0].startswith("/state/") and "bind" in mounts[target][3], target
     # PrivateTmp= needs a writable /var/tmp and /tmp.
     assert mounts["/var/tmp"][2] == "tmpfs" and mounts["/tmp"][2] == "tmpfs"
@@ -217,6 +220,13 @@ def test_fstab_generator_makes_the_mounts(tmp_path: Path) -> None:
     state = (out / r"var-lib-edge\x2dapp.mount").read_text()
     assert "What=/state/edge-app" in state and "edge-image-state.service" in state
     assert (out / "state.mount").exists()  # the name the repart drop-in orders itself before
+    # The unit that loads the technician's rules at boot waits for exactly this mount (RequiresMountsFor=).
+    rules = (out / "etc-udev-rules.d.mount").read_text()
+    assert "What=/state/udev-rules" in rules and "edge-image-state.service" in rules
+    unit = ini(UNIT_DIR / "edge-image-udev-local.service")
+    assert unit["Unit"]["RequiresMountsFor"] == "/etc/udev/rules.d"
+    assert "systemd-udev-trigger.service" in unit["Unit"]["After"]
+    assert "udev-rules" in (ROOTFS / "usr/libexec/edge-image/state-init").read_text()
     assert (out / "state.mount.wants/systemd-growfs@state.service").exists()  # x-systemd.growfs
 
 
