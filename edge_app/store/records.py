@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,12 +42,17 @@ def _active_encounter(db: sqlite_utils.Database) -> str | None:
 
 _INSERT_OBS = ("INSERT INTO observations (encounter_id, metric, value, unit, device_time, received_at, source, device,"
                " flags, entered_by) VALUES (?,?,?,?,?,?,?,?,?,?)")
+# The same, for readings with no open encounter to attach to. Python's sqlite3 binds None through its
+# adapter lookup (several times the cost of binding a string), so a NULL the whole run shares is written in.
+_INSERT_UNASSIGNED_OBS = ("INSERT INTO observations (encounter_id, metric, value, unit, device_time, received_at,"
+                          " source, device, flags, entered_by) VALUES (NULL,?,?,?,?,?,?,?,?,?)")
 
 
 class insert_device_observations(MergeableOp):  # noqa: N801 (reads like the other op builders)
     """Device readings attach to the active encounter at commit time, or stay unassigned (never dropped).
 
     The writer merges consecutive ones into one executemany: under load that is most of what it does.
+    Each op's result is the ids of its rows, in order (a range: they are consecutive).
     """
 
     __slots__ = ("obs",)
@@ -56,17 +61,29 @@ class insert_device_observations(MergeableOp):  # noqa: N801 (reads like the oth
         self.obs = obs
 
     @classmethod
-    def apply_many(cls, db: sqlite_utils.Database, ops: list[Any]) -> list[list[int]]:
+    def apply_many(cls, db: sqlite_utils.Database, ops: list[Any]) -> list[range]:
         encounter = _active_encounter(db)
-        rows = [(encounter, o.metric, o.value, o.unit, o.device_time, o.received_at, o.source, o.device,
-                 json.dumps(list(o.flags)) if o.flags else None, o.entered_by) for op in ops for o in op.obs]
-        if not rows:
-            return [[] for _ in ops]
-        db.conn.executemany(_INSERT_OBS, rows)
+        # Generators, not lists: each row's tuple is freed once bound, so a burst of thousands of readings
+        # leaves the garbage collector nothing to scan.
+        if encounter is None:
+            rows: Iterator[tuple[Any, ...]] = (
+                (o.metric, o.value, o.unit, o.device_time, o.received_at, o.source, o.device,
+                 json.dumps(list(o.flags)) if o.flags else None, o.entered_by) for op in ops for o in op.obs)
+            stored = db.conn.executemany(_INSERT_UNASSIGNED_OBS, rows).rowcount
+        else:
+            rows = ((encounter, o.metric, o.value, o.unit, o.device_time, o.received_at, o.source, o.device,
+                     json.dumps(list(o.flags)) if o.flags else None, o.entered_by) for op in ops for o in op.obs)
+            stored = db.conn.executemany(_INSERT_OBS, rows).rowcount
         # AUTOINCREMENT and the single writer inside its transaction: the new ids are consecutive and end at seq.
-        last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'observations'").fetchone()[0]
-        ids = iter(range(last - len(rows) + 1, last + 1))
-        return [[next(ids) for _ in op.obs] for op in ops]
+        first = 0
+        if stored:
+            last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'observations'").fetchone()[0]
+            first = last - stored + 1
+        ids = []
+        for op in ops:
+            ids.append(range(first, first + len(op.obs)))
+            first += len(op.obs)
+        return ids
 
 
 def insert_manual_observations(encounter_id: str, obs: Sequence[NewObservation], actor: str

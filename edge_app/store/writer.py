@@ -40,6 +40,9 @@ class Writer:
     An op nobody waits for (the audit row of a read) may be submitted with submit_later: it goes in with
     the next batch the writer commits anyway, and it makes a commit of its own only if nothing else comes
     within LATER_S. So a burst of reads costs one fsync, not one per group commit, and no future each.
+
+    An op whose caller only needs to hear how it went (a device's readings) may be submitted with
+    submit_then: the writer calls the caller's function after the commit, with no Future in between.
     """
 
     def __init__(self, path: Path) -> None:
@@ -71,6 +74,17 @@ class Writer:
             return fut
         self._queue.put((op, fut))
         return fut
+
+    def submit_then(self, op: Op, on_done: Callable[[Any, Any, BaseException | None], None]) -> None:
+        """Queue an op; on_done(op, result, None) is called after the transaction holding it has committed,
+        or on_done(op, None, error) if it failed: on the writer thread (keep it short), or here at once if
+        the store is closed. For callers that only count what was stored (a device's readings): a Future,
+        with its lock and condition, costs more than the op's share of the merged insert."""
+        done = _Callback(on_done, op)
+        if self._closed:
+            done.set_exception(StoreError("store is closed"))
+            return
+        self._queue.put((op, done))
 
     def submit_later(self, op: Op, what: str = "op") -> None:
         """Queue an op nobody waits for: it is committed with the next batch, at the latest LATER_S from
@@ -163,12 +177,12 @@ class Writer:
 
     def _commit(self, batch: list[tuple[Op, Future[Any]]]) -> None:
         conn = self.db.conn
-        results: list[tuple[Future[Any], bool, Any]] = []
-        live = [(op, fut) for op, fut in batch if fut.set_running_or_notify_cancel()]
+        applied: list[tuple[list[tuple[Op, Future[Any]]], list[Any]]] = []  # each run, with its ops' outcomes
+        live = [item for item in batch if item[1].set_running_or_notify_cancel()]
         try:
             conn.execute("BEGIN IMMEDIATE")
             for run in _runs(live):
-                results.extend(self._apply(run))
+                applied.append((run, self._apply(run)))
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
@@ -184,31 +198,38 @@ class Writer:
         self.batches += 1
         self.ops += len(live)
         self.last_commit_monotonic = time.monotonic()
-        for fut, ok, value in results:
-            if ok:
-                fut.set_result(value)
-            else:
-                fut.set_exception(value)
+        for run, outcomes in applied:
+            for (_op, fut), outcome in zip(run, outcomes):
+                if type(outcome) is _Failed:
+                    fut.set_exception(outcome.exc)
+                else:
+                    fut.set_result(outcome)
 
-    def _apply(self, run: list[tuple[Op, Future[Any]]]) -> list[tuple[Future[Any], bool, Any]]:
-        """Apply a run of ops in one savepoint (merged if they can be), else one savepoint each."""
+    def _apply(self, run: list[tuple[Op, Future[Any]]]) -> list[Any]:
+        """Apply a run of ops in one savepoint (merged if they can be), else one savepoint each; one
+        outcome per op: its result, or _Failed."""
         first = run[0][0]
         if len(run) > 1 and isinstance(first, MergeableOp):
+            def merged() -> list[Any]:
+                values = type(first).apply_many(self.db, [op for op, _ in run])
+                if len(values) != len(run):
+                    raise RuntimeError(f"{type(first).__name__}: {len(values)} results for {len(run)} ops")
+                return values
+
             try:
-                values = self._in_savepoint(lambda: type(first).apply_many(self.db, [op for op, _ in run]))
-                return [(fut, True, v) for (_op, fut), v in zip(run, values, strict=True)]
-            except sqlite3.Error as exc:
-                if not self.db.conn.in_transaction:
+                return self._in_savepoint(merged)
+            except Exception as exc:
+                if isinstance(exc, sqlite3.Error) and not self.db.conn.in_transaction:
                     raise
                 _LOGGER.debug("merged run of %d failed (%s); applying one by one", len(run), exc)
-        out: list[tuple[Future[Any], bool, Any]] = []
-        for op, fut in run:
+        out: list[Any] = []
+        for op, _fut in run:
             try:
-                out.append((fut, True, self._in_savepoint(lambda: op(self.db))))  # noqa: B023 (called at once)
+                out.append(self._in_savepoint(lambda: op(self.db)))  # noqa: B023 (called at once)
             except Exception as exc:  # one bad op must not sink the batch
                 if isinstance(exc, sqlite3.Error) and not self.db.conn.in_transaction:
                     raise  # SQLite rolled the whole transaction back (disk full, I/O error): the batch failed
-                out.append((fut, False, exc))
+                out.append(_Failed(exc))
         return out
 
     def _in_savepoint(self, fn: Callable[[], T]) -> T:
@@ -223,6 +244,15 @@ class Writer:
             raise
         conn.execute("RELEASE op")
         return value
+
+
+class _Failed:
+    """An op's outcome when it raised: kept apart from a result until the batch has committed."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
 
 
 class _Unwatched:
@@ -245,6 +275,35 @@ class _Unwatched:
 
     def set_exception(self, exc: BaseException) -> None:
         _LOGGER.error("%s not stored: %s", self.what, exc)
+
+
+class _Callback:
+    """Where a future would be for an op submitted with submit_then: the outcome goes straight to the
+    caller's function, which must not take the writer down with it."""
+
+    __slots__ = ("fn", "op")
+
+    def __init__(self, fn: Callable[[Any, Any, BaseException | None], None], op: Op) -> None:
+        self.fn = fn
+        self.op = op
+
+    def set_running_or_notify_cancel(self) -> bool:
+        return True
+
+    def done(self) -> bool:
+        return False
+
+    def set_result(self, value: Any) -> None:
+        try:
+            self.fn(self.op, value, None)
+        except Exception:
+            _LOGGER.exception("store callback %r failed", self.fn)
+
+    def set_exception(self, exc: BaseException) -> None:
+        try:
+            self.fn(self.op, None, exc)
+        except Exception:
+            _LOGGER.exception("store callback %r failed", self.fn)
 
 
 def _lock_database(path: Path) -> IO[bytes]:
@@ -278,10 +337,12 @@ class MergeableOp(abc.ABC):
 def _runs(batch: list[tuple[Op, Future[Any]]]) -> list[list[tuple[Op, Future[Any]]]]:
     """Split the batch into runs of consecutive mergeable ops of one type; other ops stand alone."""
     runs: list[list[tuple[Op, Future[Any]]]] = []
+    merging: type | None = None  # the type of the run being built, if its ops can be merged
     for item in batch:
-        op = item[0]
-        if runs and isinstance(op, MergeableOp) and type(runs[-1][0][0]) is type(op):
+        kind = type(item[0])
+        if kind is merging:
             runs[-1].append(item)
         else:
             runs.append([item])
+            merging = kind if issubclass(kind, MergeableOp) else None
     return runs

@@ -330,3 +330,94 @@ def test_observation_counts_stay_exact_as_readings_come(store) -> None:
         other.close()
     with pytest.raises(NotFoundError):
         reader.encounter("no-such-encounter")
+
+
+def _hold(writer: Writer) -> threading.Event:
+    """Keep the writer busy inside a commit until the returned event is set: what comes meanwhile is one batch."""
+    gate, busy = threading.Event(), threading.Event()
+    writer.submit(lambda db: busy.set() or gate.wait(5))
+    assert busy.wait(5)
+    return gate
+
+
+def _orphan(db) -> None:
+    """An op that succeeds but makes its batch's COMMIT fail (a deferred foreign key), as a full disk would."""
+    db.execute("PRAGMA defer_foreign_keys = ON")
+    db.execute("INSERT INTO observations (encounter_id, metric, value, unit, received_at, source) "
+               "VALUES ('no-such-encounter', 'spo2', 97, '%', 1, 'manual')")
+
+
+def test_submit_then_reports_only_what_a_commit_made_durable(store, tmp_path: Path) -> None:
+    """Callbacks run after the COMMIT (another connection already sees the rows); a bad op fails alone; a
+    failed COMMIT fails every op of its batch and stores none of them."""
+    writer, reader = store
+    got: list[tuple[str, object, object, int]] = []
+
+    def on_done(op, ids, exc) -> None:
+        other = open_db(tmp_path / "edge.db", readonly=True)  # what a reader sees at this moment
+        try:
+            visible = other.execute("SELECT count(*) FROM observations").fetchone()[0]
+        finally:
+            other.close()
+        got.append((op.obs[0].metric, ids, exc, visible))
+
+    gate = _hold(writer)
+    writer.submit_then(records.insert_device_observations([obs(t=1), obs("pulse_rate", 80, t=1)]), on_done)
+    bad = writer.submit(lambda db: db.execute("INSERT INTO nowhere VALUES (1)"))
+    writer.submit_then(records.insert_device_observations([obs("perfusion_index", 3.2, t=2)]), on_done)
+    gate.set()
+    with pytest.raises(sqlite3.OperationalError):
+        bad.result(5)
+    assert writer.ping()
+    assert [(m, list(ids), exc, visible) for m, ids, exc, visible in got] == [
+        ("spo2", [1, 2], None, 3), ("perfusion_index", [3], None, 3)]
+
+    got.clear()
+    gate = _hold(writer)
+    writer.submit_then(records.insert_device_observations([obs(t=3)]), on_done)
+    failing = writer.submit(_orphan)
+    gate.set()
+    with pytest.raises(StoreError, match="FOREIGN KEY"):
+        failing.result(5)
+    assert writer.ping()
+    assert len(got) == 1 and got[0][1] is None and isinstance(got[0][2], StoreError)
+    assert reader.counts()["observations"] == 3
+
+
+def test_a_failing_callback_does_not_stop_the_writer(store, caplog) -> None:
+    writer, reader = store
+
+    def broken(op, ids, exc) -> None:
+        raise ValueError("bug in a callback")
+
+    writer.submit_then(records.insert_device_observations([obs()]), broken)
+    assert writer.ping() and writer.alive()
+    assert reader.counts()["observations"] == 1
+    assert any("store callback" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+
+
+def test_device_readings_of_a_failed_commit_are_kept_and_stored_once_on_retry(store) -> None:
+    """The daemon's path (DeviceSupervisor.store): counted once committed; held and stored exactly once when
+    their commit failed."""
+    from edge_app.config import DeviceConfig
+    from edge_app.daemon.devices import DeviceSupervisor
+    from edge_app.daemon.hub import Hub
+
+    writer, reader = store
+    sup = DeviceSupervisor(DeviceConfig(name="oximeter", protocol="masimo-ascii", port="/dev/null"), writer, Hub())
+    sup.store([obs(t=1), obs("pulse_rate", 80, t=1)])
+    assert writer.ping()
+    assert (sup.committed, sup.store_failures) == (2, 0)
+    gate = _hold(writer)
+    sup.store([obs(t=2), obs("pulse_rate", 81, t=2)])
+    failing = writer.submit(_orphan)
+    gate.set()
+    with pytest.raises(StoreError):
+        failing.result(5)
+    assert writer.ping()
+    assert (sup.committed, sup.store_failures, len(sup._unstored)) == (2, 1, 2)
+    assert sup.retry_unstored() == 2
+    assert writer.ping()
+    assert (sup.committed, len(sup._unstored), sup.dropped) == (4, 0, 0)
+    stored = sorted((o["received_at"], o["metric"], o["value"]) for o in reader.observations())
+    assert stored == [(1, "pulse_rate", 80), (1, "spo2", 97), (2, "pulse_rate", 81), (2, "spo2", 97)]
