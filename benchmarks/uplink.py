@@ -159,7 +159,7 @@ def _raw(engine: Any, bodies: list[bytes]) -> tuple[int, float, float]:
 
     entries = sum(len(json.loads(b)["entry"]) for b in bodies)
     engine.reset()
-    cpu0, t0 = _cpu_s(engine.proc.pid), time.perf_counter()
+    cpu0 = _cpu_s(engine.proc.pid)
     rate = raw_ingest_rate(engine, bodies)
     cpu = _cpu_s(engine.proc.pid) - cpu0
     engine.reset()

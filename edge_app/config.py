@@ -336,7 +336,7 @@ def _check_upstream_url(t: _Table, target: str, url: str) -> None:
     if parts.scheme == plain and not loopback:
         raise t.err("url", f"{plain}:// is only allowed to loopback; use {secure}:// for {parts.hostname}")
     try:
-        parts.port
+        _ = parts.port  # urlsplit checks the port only when asked
     except ValueError:
         raise t.err("url", f"bad port in {url!r}") from None
 

@@ -222,7 +222,8 @@ class UpstreamController(Controller):
             if gate.open:
                 up = ctx.config.upstream
                 if up is not None and up.live_observations:
-                    await ctx.write(lambda db: outbox.cut_observation_entries(db, now_ms(), per_entry=up.batch_size))
+                    await ctx.write(lambda db, n=up.batch_size: outbox.cut_observation_entries(db, now_ms(),
+                                                                                           per_entry=n))
             if gate.open or not uplink:  # a technician sees what waits even when closed (to carry it out)
                 entries = await ctx.read(lambda: outbox.pending(ctx.reader.db, limit, after))
             left = deadline - loop.time()

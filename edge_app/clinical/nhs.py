@@ -18,7 +18,7 @@ def check_digit(first_nine: str) -> int | None:
     """The Modulus 11 check digit for nine digits, or None when it would be 10 (never issued)."""
     if len(first_nine) != len(WEIGHTS) or not first_nine.isascii() or not first_nine.isdigit():
         raise ValueError("the check digit needs exactly nine digits")
-    remainder = sum(int(d) * w for d, w in zip(first_nine, WEIGHTS)) % 11
+    remainder = sum(int(d) * w for d, w in zip(first_nine, WEIGHTS, strict=True)) % 11
     digit = 11 - remainder
     if digit == 11:
         return 0

@@ -14,7 +14,6 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
-
 from typing import TYPE_CHECKING, Any
 
 from edge_app.api.context import AppContext
@@ -36,6 +35,8 @@ RETENTION_EVERY_S = 3600.0
 
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import uvicorn
 
 

@@ -230,7 +230,7 @@ def newest(device: dict[str, Any] | None, manual: dict[str, Any] | None) -> dict
 
 def observation_row(row: tuple[Any, ...]) -> dict[str, Any]:
     """A stored row as the API shows it: value typed by the metric, flags as a list."""
-    obs = dict(zip(_OBS_COLS, row))
+    obs = dict(zip(_OBS_COLS, row, strict=True))
     obs["value"] = typed_value(obs["metric"], obs["value"])
     obs["flags"] = json.loads(obs["flags"]) if obs["flags"] else []
     return obs

@@ -199,7 +199,7 @@ class Writer:
         self.ops += len(live)
         self.last_commit_monotonic = time.monotonic()
         for run, outcomes in applied:
-            for (_op, fut), outcome in zip(run, outcomes):
+            for (_op, fut), outcome in zip(run, outcomes, strict=True):
                 if type(outcome) is _Failed:
                     fut.set_exception(outcome.exc)
                 else:

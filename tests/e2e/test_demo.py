@@ -32,7 +32,7 @@ def test_headless_demo_prints_live_readings_and_cleans_up(tmp_path: Path) -> Non
     r = subprocess.run([sys.executable, "-m", "edge_app", "demo", "--headless", "--seconds", "4"], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stderr
-    readings = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
+    readings = [json.loads(ln) for ln in r.stdout.splitlines() if ln.startswith("{")]
     assert {x["metric"] for x in readings} >= {"spo2", "pulse_rate"}, r.stdout
     assert "# device oximeter: connected" in r.stdout
     assert list(tmp_path.iterdir()) == [], "the throw-away data dir is removed"

@@ -104,7 +104,7 @@ def test_kill_9_loses_nothing_the_api_returned(root: Path, procs: list[Proc]) ->
     procs.append(sim)
     cfg = write_config(root, [("oximeter", "masimo-ascii", link)])
     seen: dict[int, tuple] = {}
-    for cycle in range(3):
+    for _cycle in range(3):
         d = Daemon(cfg, root)
         procs.append(d)
         d.wait_ready()

@@ -33,7 +33,7 @@ def test_ready_watchdog_status_and_sigterm(root: Path, procs: list[Proc]) -> Non
     ready_s = time.monotonic() - t0
     lines = msg.splitlines()
     assert "READY=1" in lines and pid == d.pid, msg
-    status = [l for l in lines if l.startswith("STATUS=")]
+    status = [ln for ln in lines if ln.startswith("STATUS=")]
     assert status and status[0].startswith("STATUS=ready: 0 devices"), msg
     # READY means the API answers now, not soon.
     with httpx.Client(transport=httpx.HTTPTransport(uds=str(d.socket)), base_url="http://x") as c:
@@ -66,6 +66,6 @@ def test_logs_carry_journald_priorities(root: Path, procs: list[Proc]) -> None:
     procs.append(d)
     d.wait_ready()
     assert d.terminate() == 0
-    lines = [l for l in d.output().splitlines() if l]
-    assert lines and all(l[:3] in {"<3>", "<4>", "<6>", "<7>", "<2>"} for l in lines), lines
-    assert any(l.startswith("<6>") and "ready:" in l for l in lines)
+    lines = [ln for ln in d.output().splitlines() if ln]
+    assert lines and all(ln[:3] in {"<3>", "<4>", "<6>", "<7>", "<2>"} for ln in lines), lines
+    assert any(ln.startswith("<6>") and "ready:" in ln for ln in lines)

@@ -33,6 +33,7 @@ import sqlite3
 import threading
 import time
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -222,8 +223,8 @@ def test_wall_clock_stepping_back_an_hour_keeps_order_by_sequence(root: Path, pr
         assert pre and post and max(o["id"] for o in pre) < min(o["id"] for o in post)
         assert all(o["received_at"] >= before[0]["received_at"] for o in pre)
         assert all(abs(o["received_at"] - (stepped_at - STEP_S * 1000)) < 120_000 for o in post)
-        assert all(a["received_at"] <= b["received_at"] for a, b in zip(pre, pre[1:]))
-        assert all(a["received_at"] <= b["received_at"] for a, b in zip(post, post[1:]))
+        assert all(a["received_at"] <= b["received_at"] for a, b in pairwise(pre))
+        assert all(a["received_at"] <= b["received_at"] for a, b in pairwise(post))
         # the monitor's own clock did not move: only the box's
         assert all(abs(o["device_time"] - o["received_at"] - STEP_S * 1000) < 5_000 for o in post)
         # the stream: every line's reading once, in the order sent, event ids increasing across the step
@@ -232,7 +233,7 @@ def test_wall_clock_stepping_back_an_hour_keeps_order_by_sequence(root: Path, pr
         eids = [e for e, _ in stream.readings]
         assert eids == sorted(set(eids))
         stream_times = [data["time"] for _, data in stream.readings]
-        assert sum(b < a - (STEP_S - 60) * 1000 for a, b in zip(stream_times, stream_times[1:])) == 1
+        assert sum(b < a - (STEP_S - 60) * 1000 for a, b in pairwise(stream_times)) == 1
 
         # (3) the newest reading by sequence is the latest value, not the one with the latest received_at
         last_spo2 = [o for o in final if o["metric"] == "spo2"][-1]

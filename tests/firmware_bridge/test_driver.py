@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -281,7 +282,7 @@ async def test_backoff_grows_then_resets_after_a_good_open() -> None:
     driver = Driver("x", fake, MasimoAsciiCodec(), on_readings=rec.on_readings, on_status=rec.on_status)
     task = asyncio.create_task(driver.run())
     await wait_for(lambda: rec.state == DeviceState.CONNECTED, timeout=3, what="connected")
-    waits = [b - a for a, b in zip(fake.open_times, fake.open_times[1:])]
+    waits = [b - a for a, b in pairwise(fake.open_times)]
     assert waits[0] < 0.15 and waits[-1] > waits[0] * 3  # 0.05 s, doubling
     assert max(waits) < 0.8  # capped at 0.5 s
     fake.chunks.put_nowait(TransportError("fake: hang-up"))

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 from tests.e2e.harness import ROOT, Daemon, Proc, wait_for, write_config
 from tests.upstream.flaky import FlakyHttpProxy, FlakyTcpProxy

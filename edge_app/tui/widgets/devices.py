@@ -37,7 +37,7 @@ class DeviceTable(DataTable[str]):
             cells = (name, state, f"{age_words(self.frame_age(name, last, now))} ago" if last else "never",
                      f"{c.get('frames_ok', 0)}/{c.get('frames_bad', 0)}", str(c.get("committed", 0)))
             if name in self.rows:
-                for (key, _), value in zip(COLUMNS, cells):
+                for (key, _), value in zip(COLUMNS, cells, strict=True):
                     self.update_cell(name, key, value)
             else:
                 self.add_row(*cells, key=name)

@@ -44,12 +44,12 @@ def trend_buckets(points: deque[tuple[float, float]], now: float) -> list[float]
         if 0 <= i < TREND_BUCKETS:
             sums[i] += v
             counts[i] += 1
-    means = [s / c for s, c in zip(sums, counts) if c]
+    means = [s / c for s, c in zip(sums, counts, strict=True) if c]
     if not means:
         return []
     lo, hi = min(means), max(means)
     gap = lo - max((hi - lo) / 2, 1.0)
-    return [s / c if c else gap for s, c in zip(sums, counts)]
+    return [s / c if c else gap for s, c in zip(sums, counts, strict=True)]
 
 
 class VitalTile(Vertical):

@@ -3,7 +3,6 @@ hospital network is gone; the box keeps every record)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
