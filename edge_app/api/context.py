@@ -38,7 +38,7 @@ class AppContext:
         self.tablet_url: str | None = None  # https://HOST:PORT when the tablet listener is on
         self.tls_fingerprint: str | None = None
         # Forwarding: woken when the outbox or the gate changes (the uplink long-polls on it).
-        self.upstream_event = asyncio.Event()
+        self.upstream_event = asyncio.Event()  # replaced at each wake: see upstream_wake
         self.uplink_seen_ms: int | None = None
         self.trust_keys: list[Any] = []  # Ed25519 public keys from upstream.trust_keys
         self.trust_key_errors: list[str] = []
@@ -66,7 +66,11 @@ class AppContext:
         return self._bundle_key
 
     def upstream_wake(self) -> None:
-        self.upstream_event.set()
+        """Wake every long poll that took upstream_event before this change. A fresh Event each time
+        rather than set() and clear(): with two pollers (the uplink, a technician), one clearing the
+        shared event could swallow the wake-up meant for the other, which then slept out its timeout."""
+        event, self.upstream_event = self.upstream_event, asyncio.Event()
+        event.set()
         self.hub.publish("upstream", {"changed_at": time.time_ns() // 1_000_000})
 
     def gate(self) -> Any:

@@ -216,7 +216,7 @@ class UpstreamController(Controller):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         while True:
-            ctx.upstream_event.clear()
+            changed = ctx.upstream_event  # taken before looking: a change from here on sets it
             gate = await ctx.read(ctx.gate)
             entries: list[dict[str, Any]] = []
             if gate.open:
@@ -230,7 +230,7 @@ class UpstreamController(Controller):
             if entries or left <= 0 or ctx.config.upstream is None or not (gate.open or uplink):
                 return OutboxBatch(open=gate.open, why=gate.why, entries=[_entry(e) for e in entries])
             try:
-                await asyncio.wait_for(ctx.upstream_event.wait(), timeout=min(left, 5.0))
+                await asyncio.wait_for(changed.wait(), timeout=min(left, 5.0))
             except TimeoutError:
                 pass
 

@@ -6,6 +6,7 @@ import json
 import stat
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,30 @@ def test_closing_an_encounter_queues_it_and_the_uplink_token_drains_it(daemon: D
     with sqlite3.connect(f"file:{daemon.socket.parent / 'edge.db'}?mode=ro", uri=True) as db:
         acked = db.execute("SELECT upstream_acked_at FROM encounters WHERE id = ?", (eid,)).fetchone()[0]
     assert acked, "a closed record the target confirmed may be purged after the retention period"
+
+
+def test_every_long_poll_wakes_when_a_record_is_queued(daemon: Daemon) -> None:
+    """The uplink and a technician long-polling at once: a close wakes both at once, not after the
+    poll's 5 s recheck (one poller clearing a shared event used to be able to swallow the other's wake)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def poll(as_up: bool) -> tuple[float, int]:
+        with (as_uplink(daemon) if as_up else daemon.client()) as c:
+            t0 = time.monotonic()
+            batch = c.get("/api/v1/upstream/outbox", params={"wait": 30}, timeout=40).json()
+            return time.monotonic() - t0, len(batch["entries"])
+
+    for _ in range(3):
+        with as_uplink(daemon) as up:
+            for e in up.get("/api/v1/upstream/outbox").json()["entries"]:
+                up.post(f"/api/v1/upstream/outbox/{e['key']}/ack")
+        with ThreadPoolExecutor(2) as pool:
+            polls = [pool.submit(poll, as_up) for as_up in (True, False)]
+            time.sleep(0.5)  # both are waiting now
+            close_encounter(daemon)
+            results = [p.result() for p in polls]
+        assert all(n == 1 for _, n in results), results
+        assert all(took < 4.5 for took, _ in results), f"a poller slept out its recheck: {results}"
 
 
 def test_a_newer_status_replaces_the_waiting_entry(daemon: Daemon) -> None:
