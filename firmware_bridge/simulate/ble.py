@@ -7,6 +7,9 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from firmware_bridge.codecs.ieee11073 import encode_float, encode_sfloat
 from firmware_bridge.simulate.patient import PatientModel, Vitals
@@ -36,6 +39,43 @@ def _temp(v: Vitals, tick: int) -> bytes | None:
     return b"\x00" + encode_float(36.5 + (v.pulse_rate % 10) / 10)  # 0x2A1C: flags 0 (Celsius), FLOAT
 
 
+def _never(v: Vitals, tick: int) -> None:
+    return None  # a glucose meter sends records only when asked (GlucoseMeter)
+
+
+@dataclass
+class GlucoseMeter:
+    """A meter's record store, as the Glucose Profile has it: nothing is sent unasked. A new test strip
+    every `every` ticks makes a record; a "report last record" written to the Record Access Control
+    Point (0x2A52) is answered with that record on Glucose Measurement (0x2A18), then the RACP's own
+    "success" indication. Values in kg/L as most meters send them (the codec converts to mmol/L)."""
+
+    every: int = 120
+    sequence: int = 0
+    last: bytes | None = None
+    answered: int = 0  # RACP writes already answered
+
+    def tick(self, patient: PatientModel, tick: int) -> None:
+        if tick % self.every == 0:
+            self.sequence = (self.sequence + 1) & 0xFFFF
+            mmol = round(patient.rng.uniform(4.0, 9.0), 1)
+            mg_dl = round(mmol * 18.016)  # the codec's factor: kg/L = mg/dL / 100 000
+            t = datetime.now(UTC)
+            self.last = (b"\x02" + self.sequence.to_bytes(2, "little") + t.year.to_bytes(2, "little")
+                         + bytes((t.month, t.day, t.hour, t.minute, t.second)) + encode_sfloat(mg_dl, -5)
+                         + b"\x11")  # capillary whole blood, finger
+
+    def answer(self, device: Any) -> None:
+        writes = device.chars[0x2A52].writes
+        for request in writes[self.answered:]:
+            if request == b"\x01\x06" and self.last is not None:  # report stored records: last record
+                device.send(0x2A18, self.last)
+                device.send(0x2A52, b"\x06\x00\x01\x01")  # response code: to "report", success
+            else:
+                device.send(0x2A52, b"\x06\x00" + request[:1] + b"\x02")  # op code not supported
+        self.answered = len(writes)
+
+
 # protocol -> (GATT profile for the fake, characteristic that carries values, encoder, advertised name)
 DEVICES: dict[str, tuple[dict[int, list[tuple[int, list[str], bytes]]], int, Encoder, str]] = {
     "gatt-heart-rate": ({0x180D: [(0x2A37, ["notify"], b""), (0x2A38, ["read"], b"\x01")]}, 0x2A37, _hr, "SIM-HRM"),
@@ -43,6 +83,8 @@ DEVICES: dict[str, tuple[dict[int, list[tuple[int, list[str], bytes]]], int, Enc
     "gatt-blood-pressure": ({0x1810: [(0x2A35, ["indicate"], b""), (0x2A49, ["read"], b"\x00\x00")]}, 0x2A35, _bp,
                             "SIM-BP"),
     "gatt-temperature": ({0x1809: [(0x2A1C, ["indicate"], b"")]}, 0x2A1C, _temp, "SIM-THERMO"),
+    "gatt-glucose": ({0x1808: [(0x2A18, ["notify"], b""), (0x2A52, ["write", "indicate"], b"")]}, 0x2A18, _never,
+                     "SIM-GLUCOSE"),
 }
 
 
@@ -56,6 +98,7 @@ async def serve(protocol: str, *, address: str, rate_hz: float, seed: int | None
     device = fake.add(profile, address=address, name=name)
     fake.radio_on()
     patient = PatientModel(seed)
+    meter = GlucoseMeter() if protocol == "gatt-glucose" else None
     tick = 0
     try:
         while not stop.is_set():
@@ -63,6 +106,9 @@ async def serve(protocol: str, *, address: str, rate_hz: float, seed: int | None
             value = encode(vitals, tick)
             if value is not None and device.subscribed(char):
                 device.send(char, value)
+            if meter is not None:
+                meter.tick(patient, tick)
+                meter.answer(device)
             tick += 1
             try:
                 await asyncio.wait_for(stop.wait(), 1 / rate_hz)
