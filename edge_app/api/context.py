@@ -66,12 +66,23 @@ class AppContext:
         return self._bundle_key
 
     def upstream_wake(self) -> None:
+        """The gate or the outbox changed: wake the long polls, and tell the screens (the status line)."""
+        self.outbox_wake()
+        self.hub.publish("upstream", {"changed_at": time.time_ns() // 1_000_000})
+
+    def outbox_wake(self) -> None:
         """Wake every long poll that took upstream_event before this change. A fresh Event each time
         rather than set() and clear(): with two pollers (the uplink, a technician), one clearing the
         shared event could swallow the wake-up meant for the other, which then slept out its timeout."""
         event, self.upstream_event = self.upstream_event, asyncio.Event()
         event.set()
-        self.hub.publish("upstream", {"changed_at": time.time_ns() // 1_000_000})
+
+    def observations_stored(self) -> None:
+        """New observations are committed: with upstream.live_observations the uplink's poll cuts them into
+        an entry now, not at its next 5 s recheck. The screens hear nothing (the stream has the readings)."""
+        up = self.config.upstream
+        if up is not None and up.live_observations:
+            self.outbox_wake()
 
     def gate(self) -> Any:
         """The gate's state now (call on a reader thread)."""

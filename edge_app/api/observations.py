@@ -1,6 +1,7 @@
 """Observations: manual entry on an encounter, listings, and NEWS2 from the latest values."""
 from __future__ import annotations
 
+import builtins
 from typing import Annotated, Any
 
 import msgspec
@@ -76,6 +77,7 @@ class EncounterObservationController(Controller):
         new = records.NewObservation(metric=str(metric), value=value, unit=unit, received_at=manual_time(data, now_ms()),
                                      source="manual", entered_by=actor)
         [oid] = await store_write(lambda: ctx.write(records.insert_manual_observations(encounter_id, [new], actor)))
+        ctx.observations_stored()
         obs = await ctx.read(lambda: ctx.reader.observation(oid))
         ctx.hub.publish("observation", obs)
         await ctx.publish_news2(encounter_id)
@@ -98,6 +100,7 @@ class EncounterObservationController(Controller):
         new = [records.NewObservation(metric=m, value=v, unit="{score}", received_at=at, source="manual",
                                       entered_by=actor) for m, v in values]
         ids = await store_write(lambda: ctx.write(records.insert_manual_observations(encounter_id, new, actor)))
+        ctx.observations_stored()
         rows = [await ctx.read(lambda i=i: ctx.reader.observation(i)) for i in ids]  # type: ignore[misc]
         for row in rows:
             ctx.hub.publish("observation", row)
@@ -132,7 +135,7 @@ class ObservationController(Controller):
              device: Annotated[str | None, Parameter(max_length=32)] = None,
              metric: MetricName | None = None,
              after: Annotated[int, Parameter(ge=0, le=2**53)] = 0,
-             limit: Annotated[int, Parameter(ge=1, le=10000)] = 1000) -> list[Observation]:
+             limit: Annotated[int, Parameter(ge=1, le=10000)] = 1000) -> builtins.list[Observation]:
         rows = ctx.reader.observations(unassigned=unassigned, device=device, metric=metric, after=after, limit=limit)
         ctx.audit(actor_of(request), "observation.list", None, {"count": len(rows), "unassigned": unassigned})
         return [msgspec.convert(r, Observation) for r in rows]

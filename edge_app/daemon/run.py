@@ -69,12 +69,12 @@ def _servers(ctx: AppContext, tls: CertInfo | None) -> list[uvicorn.Server]:
 
     app = asgi_app(ctx)
 
-    def server(**extra: str) -> uvicorn.Server:
+    def server(ssl_certfile: str | None = None, ssl_keyfile: str | None = None) -> uvicorn.Server:
         # proxy_headers off: no proxy stands in front of the daemon, and uvicorn would otherwise take
         # X-Forwarded-For from any loopback client, "unix" included: the Unix-socket peer, a technician.
         return _Server(uvicorn.Config(app, lifespan="off", log_config=None, access_log=False,
                                       timeout_graceful_shutdown=1, timeout_keep_alive=30, http=_Protocol,
-                                      proxy_headers=False, **extra))
+                                      proxy_headers=False, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile))
 
     servers = [server()]
     if ctx.config.listen:
@@ -203,7 +203,12 @@ class Daemon:
     def _schedule_status(self) -> None:
         loop = asyncio.get_running_loop()
         fut = loop.run_in_executor(None, self._summary)
-        fut.add_done_callback(lambda f: f.exception() is None and self._set_status(f.result()))
+
+        def done(f: asyncio.Future[str]) -> None:
+            if f.exception() is None:
+                self._set_status(f.result())
+
+        fut.add_done_callback(done)
 
     def _set_status(self, line: str) -> None:
         if line != self._status_line:
@@ -229,6 +234,7 @@ class Daemon:
     async def _device_ticker(self) -> None:
         assert self.ctx is not None
         ticks = 0
+        committed = 0
         while True:
             await asyncio.sleep(DEVICE_TICK_S)
             ticks += 1
@@ -237,6 +243,10 @@ class Daemon:
             for sup in self.ctx.devices.values():
                 sup.retry_unstored()
                 sup.publish_if_changed()
+            now_committed = sum(sup.committed for sup in self.ctx.devices.values())
+            if now_committed != committed:  # at most once a tick: entries of a second's readings, not one each
+                committed = now_committed
+                self.ctx.observations_stored()
             if self.ctx.devices:
                 try:
                     await self.ctx.publish_news2()  # device readings move the active encounter's score
@@ -248,6 +258,7 @@ class Daemon:
         beside the socket (the uplink runs as the same user; anything else there could use the socket anyway)."""
         from edge_app.auth.tokens import issue_local
 
+        assert self.ctx is not None
         ctx = self.ctx
         t = await ctx.write(issue_local("uplink", "uplink", now_ms()))
         ctx.tokens.remove("uplink")

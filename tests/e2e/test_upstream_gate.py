@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from edge_app.upstream.approval import generate_keypair, load_private_key, sign
-from tests.e2e.harness import ROOT, Daemon, Proc, write_config
+from tests.e2e.harness import ROOT, Daemon, Proc, Simulator, wait_for, write_config
 
 VEHICLE = "AMB-042"
 
@@ -262,6 +262,49 @@ def test_live_observations_are_cut_into_entries_with_the_handover_ids(root: Path
 
     assert len(observation_urls(live)) == 3
     assert observation_urls(live) <= observation_urls(final), "the handover re-sends the same Observations"
+
+
+def test_live_observations_wake_the_uplink_at_once(root: Path, procs: list[Proc]) -> None:
+    """With live_observations, a stored reading (a monitor's, or one entered by hand) ends the uplink's long
+    poll at once with an entry holding it, not at the poll's 5 s recheck."""
+    sim = Simulator("masimo-ascii", root / "tty-ox", root / "sim.log", rate=2.0)
+    procs.append(sim)
+    extra = (f'[appliance]\nvehicle_id = "{VEHICLE}"\n[upstream]\ntarget = "fhir"\nurl = "http://127.0.0.1:9/fhir"\n'
+             'live_observations = true\n')
+    d = Daemon(write_config(root, [("ox", "masimo-ascii", root / "tty-ox")], extra=extra), root)
+    procs.append(d)
+    d.wait_ready()
+    with d.client() as c:
+        eid = c.post("/api/v1/encounters", json={}).json()["id"]
+    with as_uplink(d) as up:
+        def drain() -> None:
+            for e in up.get("/api/v1/upstream/outbox").json()["entries"]:
+                up.post(f"/api/v1/upstream/outbox/{e['key']}/ack").raise_for_status()
+
+        def poll() -> tuple[float, list[dict[str, Any]]]:
+            t0 = time.monotonic()
+            entries = up.get("/api/v1/upstream/outbox", params={"wait": 30}, timeout=40).json()["entries"]
+            return time.monotonic() - t0, entries
+
+        for _ in range(3):  # the monitor: readings every half second
+            drain()
+            took, entries = poll()
+            assert entries and entries[0]["kind"] == "observations" and entries[0]["encounter_id"] == eid
+            assert took < 4.0, f"the poll slept out its recheck ({took:.1f} s) while readings were stored"
+    sim.terminate()
+    with as_uplink(d) as up:
+        wait_for(lambda: (drain(), time.sleep(1.5), not up.get("/api/v1/upstream/outbox").json()["entries"])[-1],
+                 20, "the monitor's last readings forwarded")
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(poll)
+            time.sleep(0.5)
+            with d.client() as c:
+                c.post(f"/api/v1/encounters/{eid}/observations", json={"metric": "resp_rate", "value": 22}
+                       ).raise_for_status()
+            took, entries = waiting.result()
+        assert [e["kind"] for e in entries] == ["observations"] and took < 4.0, (took, entries)
 
 
 def test_pending_records_leave_by_hand_as_a_signed_bundle(root: Path, daemon: Daemon) -> None:
