@@ -69,6 +69,7 @@ async def sse_events(client: httpx.AsyncClient, path: str = "/api/v1/stream",
     async with client.stream("GET", path, headers=headers, timeout=httpx.Timeout(5.0, read=None)) as resp:
         if resp.status_code != 200:
             raise ApiClientError(f"{path}: {resp.status_code}")
+        data: list[str]
         event, data, eid = "message", [], None
         async for line in resp.aiter_lines():
             if line == "":

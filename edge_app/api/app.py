@@ -40,7 +40,7 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[
         # Well-formed JSON with a wrong or missing field is 422 and names the field; unparseable stays 400.
         fields = [f"{e.get('source', '')}.{e.get('key', '')}".strip(".") for e in exc.extra
                   if isinstance(e, dict) and e.get("key")]
-        if fields:
+        if fields and isinstance(exc.extra, list):  # always a list here: iterating a dict gives no dicts
             status = 422
             body["detail"] = f"{exc.extra[0].get('message', 'invalid')} (field: {fields[0]})"
     elif isinstance(exc.extra, dict):
@@ -69,7 +69,8 @@ def create_app(ctx: AppContext) -> Litestar:
     app = Litestar(
         route_handlers=[healthz, EncounterController, EncounterObservationController, ObservationController,
                         HandoverController, SystemController, AuthController, UpstreamController],
-        middleware=[DefineMiddleware(AuthMiddleware, registry=ctx.tokens)],
+        # AuthMiddleware is plain ASGI over dict scopes; litestar types the app it wants over its own TypedDicts
+        middleware=[DefineMiddleware(AuthMiddleware, registry=ctx.tokens)],  # type: ignore[arg-type]
         dependencies={"ctx": Provide(lambda: ctx, sync_to_thread=False)},
         exception_handlers={HTTPException: _http_error, StoreError: _store_error,
                             UnicodeDecodeError: _bad_encoding, Exception: _crash},

@@ -1,6 +1,7 @@
 """Encounters: create, read, change (field-level conflict check), time stamps, medications, notes, history."""
 from __future__ import annotations
 
+import builtins
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -61,7 +62,7 @@ class EncounterController(Controller):
     @get("/", summary="Encounters, newest first", sync_to_thread=True)
     def list(self, ctx: AppContext, request: Request[Any, Any, Any], status: Annotated[str | None, Parameter(
             pattern="^(open|handed_over|closed)$")] = None,
-             limit: Annotated[int, Parameter(ge=1, le=1000)] = 100) -> list[Encounter]:
+             limit: Annotated[int, Parameter(ge=1, le=1000)] = 100) -> builtins.list[Encounter]:
         rows = ctx.reader.encounters(status=status, limit=limit)
         ctx.audit(actor_of(request), "encounter.list", None, {"encounters": [e["id"] for e in rows]})
         return [_enc(e) for e in rows]
@@ -142,7 +143,7 @@ class EncounterController(Controller):
 
     @get("/{encounter_id:str}/events", summary="Every change to the record, in order", sync_to_thread=True)
     def events(self, ctx: AppContext, encounter_id: EncounterId, request: Request[Any, Any, Any]
-               ) -> list[EncounterEvent]:
+               ) -> builtins.list[EncounterEvent]:
         events = store_call(lambda: ctx.reader.events(encounter_id))
         ctx.audit(actor_of(request), "encounter.events.read", encounter_id)
         return [msgspec.convert(e, EncounterEvent) for e in events]

@@ -186,7 +186,7 @@ class UpstreamController(Controller):
         up = ctx.config.upstream
         if up is None:
             raise ClientException(detail="no [upstream] in the config: there is nothing to resume", status_code=409)
-        approval = None
+        approval: dict[str, Any] | None = None
         if data.approval is not None or up.require_approval:
             if data.approval is None:
                 raise ClientException(detail="upstream.require_approval is set: resume needs an approval signed by "
@@ -222,7 +222,8 @@ class UpstreamController(Controller):
             if gate.open:
                 up = ctx.config.upstream
                 if up is not None and up.live_observations:
-                    await ctx.write(lambda db, n=up.batch_size: outbox.cut_observation_entries(db, now_ms(),
+                    # mypy cannot infer a lambda with a default argument (n= binds the size now: bugbear B023)
+                    await ctx.write(lambda db, n=up.batch_size: outbox.cut_observation_entries(db, now_ms(),  # type: ignore[misc]
                                                                                            per_entry=n))
             if gate.open or not uplink:  # a technician sees what waits even when closed (to carry it out)
                 entries = await ctx.read(lambda: outbox.pending(ctx.reader.db, limit, after))

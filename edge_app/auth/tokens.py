@@ -42,7 +42,7 @@ def new_code() -> str:
 def normalise_code(code: str) -> str:
     """Accept what a person types: any case, spaces or dashes, O for 0, I/L for 1."""
     c = code.upper().replace(" ", "").replace("-", "")
-    return c.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    return c.translate(str.maketrans("OIL", "011"))
 
 
 @dataclass(frozen=True, slots=True)

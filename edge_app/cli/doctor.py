@@ -296,9 +296,9 @@ def _upstream(cfg: Config, daemon_up: bool) -> list[Check]:
                           f"copy the authority's Ed25519 public key (PEM) there; {fix_cfg}")]
     files = {"ca_file": up.ca_file, "client_cert": up.client_cert, "client_key": up.client_key,
              "oauth_secret_file": up.oauth_secret_file}
-    for name, path in files.items():
-        if path is not None and not Path(path).is_file():
-            return [Check("upstream", FAIL, f"upstream.{name}: {path} does not exist", fix_cfg)]
+    for name, file in files.items():
+        if file is not None and not Path(file).is_file():
+            return [Check("upstream", FAIL, f"upstream.{name}: {file} does not exist", fix_cfg)]
     rows = [Check("upstream config", OK, f"{up.target} {up.url}" + (
         f"; approvals from {', '.join(key_fingerprint(load_public_key(k))[:19] for k in up.trust_keys)}"
         if up.require_approval else ""))]

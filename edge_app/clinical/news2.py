@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal
+from typing import Literal, cast
 
 Risk = Literal["low", "low-medium", "medium", "high"]
+SpO2Scale = Literal[1, 2]
 PARAMETERS = ("resp_rate", "spo2", "oxygen_supplement", "bp_systolic", "pulse", "consciousness", "temperature")
 
 RESPONSE = {
@@ -39,7 +40,7 @@ class News2Inputs:
 class News2Result:
     total: int | None
     risk: Risk | None
-    scale: int
+    scale: SpO2Scale
     parameters: dict[str, int | None]
     missing: list[str] = field(default_factory=list)
     red_score: bool = False
@@ -122,6 +123,7 @@ def news2(inputs: News2Inputs, scale: int = 1) -> News2Result:
     """Score every parameter present; a total only when none is missing (a partial sum under-calls risk)."""
     if scale not in (1, 2):
         raise ValueError("SpO2 scale is 1 or 2")
+    checked = cast(SpO2Scale, scale)  # mypy does not narrow an int by `in`
     on_o2 = inputs.oxygen_supplement
     scores: dict[str, int | None] = {
         "resp_rate": None if inputs.resp_rate is None else score_resp_rate(inputs.resp_rate),
@@ -137,9 +139,9 @@ def news2(inputs: News2Inputs, scale: int = 1) -> News2Result:
     missing = [p for p in PARAMETERS if scores[p] is None]
     red = any(s == 3 for s in scores.values())
     if missing:
-        return News2Result(total=None, risk=None, scale=scale, parameters=scores, missing=missing, red_score=red,
+        return News2Result(total=None, risk=None, scale=checked, parameters=scores, missing=missing, red_score=red,
                            response="incomplete: measure " + ", ".join(missing))
     total = sum(s for s in scores.values() if s is not None)
     risk = risk_band(total, red)
-    return News2Result(total=total, risk=risk, scale=scale, parameters=scores, missing=[], red_score=red,
+    return News2Result(total=total, risk=risk, scale=checked, parameters=scores, missing=[], red_score=red,
                        response=RESPONSE[risk] if total else "routine; minimum 12-hourly observations")

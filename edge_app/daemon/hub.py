@@ -62,9 +62,9 @@ class Hub:
         self._subs.add(q)
         try:
             if after is not None:
-                for event in list(self.recent):
-                    if event.id > after:
-                        yield event
+                for old in list(self.recent):
+                    if old.id > after:
+                        yield old
             while True:
                 event = await q.get()
                 if event is None:

@@ -24,13 +24,13 @@ def migration(fn: Migration) -> Migration:
 
 @migration
 def m001_initial(db: sqlite_utils.Database) -> None:
-    db["devices"].create({"name": str, "protocol": str, "port": str, "address": str, "first_seen": int,
-                          "last_seen": int, "info": str}, pk="name", not_null={"protocol", "first_seen"})
+    db.table("devices").create({"name": str, "protocol": str, "port": str, "address": str, "first_seen": int,
+                                "last_seen": int, "info": str}, pk="name", not_null={"protocol", "first_seen"})
     # Encounter ids are random UUIDs: nothing about the patient may ever appear in an id or URL.
-    db["encounters"].create({"id": str, "incident_ref": str, "status": str, "spo2_scale": int,
-                             "created_at": int, "updated_at": int, "version": int},
-                            pk="id", not_null={"status", "spo2_scale", "created_at", "updated_at", "version"},
-                            defaults={"status": "open", "spo2_scale": 1, "version": 1, "incident_ref": ""})
+    db.table("encounters").create({"id": str, "incident_ref": str, "status": str, "spo2_scale": int,
+                                   "created_at": int, "updated_at": int, "version": int},
+                                  pk="id", not_null={"status", "spo2_scale", "created_at", "updated_at", "version"},
+                                  defaults={"status": "open", "spo2_scale": 1, "version": 1, "incident_ref": ""})
     db.execute("CREATE INDEX encounters_open ON encounters(status, created_at)")
     # The rowid `id` is the sequence: order is kept by it even when a wall clock jumps backwards.
     # `value` has no declared type on purpose: numbers stay REAL/INTEGER, ACVPU text stays TEXT.

@@ -141,7 +141,8 @@ class Reader:
                      metric: str | None = None, device: str | None = None, after: int = 0,
                      limit: int = 1000) -> list[dict[str, Any]]:
         """In sequence order (id), which survives wall-clock jumps; `after` pages by id."""
-        where, args = ["id > ?"], [after]
+        where: list[str] = ["id > ?"]
+        args: list[int | str] = [after]
         if encounter_id is not None:
             where.append("encounter_id = ?")
             args.append(encounter_id)

@@ -20,9 +20,11 @@ from edge_app.tui.typed_time import given_at
 from edge_app.tui.widgets.lines import TIME_WORDS, hhmm
 
 if TYPE_CHECKING:
-    from edge_app.tui.app import VitalsApp
+    from textual.app import App
 
-    _Base = VitalsApp
+    from edge_app.tui.api import Api
+
+    _Base = App[int]  # not VitalsApp: it derives from this class, a cycle mypy cannot resolve
 else:
     _Base = object
 
@@ -52,6 +54,17 @@ def number(text: str) -> int | float:
 
 class EncounterActions(_Base):
     """Key actions and form savers of VitalsApp."""
+
+    if TYPE_CHECKING:  # what VitalsApp and AtmistEntries bring; mypy checks each matches its definition
+        api: Api
+        encounter: dict[str, Any] | None
+        connected: bool
+        creating: bool
+        pinned: bool
+
+        def set_encounter(self, enc: dict[str, Any] | None) -> None: ...
+        def on_oxygen(self) -> bool | None: ...
+        def stamp_at(self, name: str) -> None: ...
 
     def _need_encounter(self) -> dict[str, Any] | None:
         if self.encounter is None:

@@ -43,7 +43,8 @@ class VitalsApp(EncounterActions, AtmistEntries, App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "edge-app"
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (140, "-wide")]
+    # textual declares it `ClassVar[...] | None`, which mypy reads as an instance variable
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (140, "-wide")]  # type: ignore[misc]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new_encounter", "New"),
         Binding("p", "pick", "Pick"),

@@ -19,15 +19,25 @@ from edge_app.tui.typed_time import RULE, given_at
 from edge_app.tui.widgets.lines import TIME_WORDS, hhmm
 
 if TYPE_CHECKING:
-    from edge_app.tui.app import VitalsApp
+    from textual.app import App
 
-    _Base = VitalsApp
+    from edge_app.tui.api import Api
+
+    _Base = App[int]  # not VitalsApp: it derives from this class, a cycle mypy cannot resolve
 else:
     _Base = object
 
 
 class AtmistEntries(_Base):
     """Key actions and form savers of VitalsApp for complaint, injuries, interventions and stated times."""
+
+    if TYPE_CHECKING:  # what VitalsApp and EncounterActions bring; mypy checks each matches its definition
+        api: Api
+        encounter: dict[str, Any] | None
+
+        def _need_encounter(self) -> dict[str, Any] | None: ...
+        def _path(self, suffix: str = "") -> str: ...
+        async def patch_encounter(self, changes: dict[str, Any], version: int | None = None) -> str | None: ...
 
     def action_complaint(self) -> None:
         if (enc := self._need_encounter()) is None:

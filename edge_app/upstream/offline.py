@@ -66,10 +66,10 @@ def signing_key(data_dir: Path) -> Ed25519PrivateKey:
             os.fsync(f.fileno())
         os.replace(tmp, path)
         return key
-    key = serialization.load_pem_private_key(raw, password=None)
-    if not isinstance(key, Ed25519PrivateKey):
+    loaded = serialization.load_pem_private_key(raw, password=None)
+    if not isinstance(loaded, Ed25519PrivateKey):
         raise BundleError(f"{path}: not an Ed25519 key")
-    return key
+    return loaded
 
 
 def public_pem(key: Ed25519PublicKey) -> str:

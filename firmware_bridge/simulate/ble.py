@@ -36,7 +36,7 @@ def _bp(v: Vitals, tick: int) -> bytes | None:
 def _temp(v: Vitals, tick: int) -> bytes | None:
     if tick % 10:
         return None
-    return b"\x00" + encode_float(36.5 + (v.pulse_rate % 10) / 10)  # 0x2A1C: flags 0 (Celsius), FLOAT
+    return b"\x00" + encode_float(365 + v.pulse_rate % 10, -1)  # 0x2A1C: flags 0 (Celsius), FLOAT (36.5-37.4)
 
 
 def _never(v: Vitals, tick: int) -> None:

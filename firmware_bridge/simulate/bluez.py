@@ -9,13 +9,18 @@ appear on Connect and vanish on disconnect as they do under bluetoothd.
 # ruff: noqa: N802, E704
 # No `from __future__ import annotations`: dbus-fast reads the D-Bus signatures from live annotations.
 import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from dbus_fast import BusType, DBusError, Variant
 from dbus_fast.aio import MessageBus
 from dbus_fast.annotations import DBusBool, DBusInt16, DBusObjectPath, DBusSignature, DBusStr, DBusUInt16
 from dbus_fast.constants import PropertyAccess
 from dbus_fast.service import ServiceInterface, dbus_property, method
+
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Callable
+    from os import PathLike
 
 StrArray = Annotated[list[str], DBusSignature("as")]
 Bytes = Annotated[bytes, DBusSignature("ay")]
@@ -348,7 +353,8 @@ PRIVATE_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bu
 """
 
 
-def start_private_bus(directory, dbus_daemon: str = "dbus-daemon", preexec_fn=None):  # type: ignore[no-untyped-def]
+def start_private_bus(directory: "str | PathLike[str]", dbus_daemon: str = "dbus-daemon",
+                      preexec_fn: "Callable[[], object] | None" = None) -> "tuple[subprocess.Popen[str], str]":
     """A dbus-daemon of our own to stand in for the system bus: (process, address)."""
     import subprocess
     from pathlib import Path

@@ -79,7 +79,9 @@ def outcome_text(body: Any) -> str:
     for issue in body.get("issue") or []:
         if not isinstance(issue, dict):
             continue
-        details = issue.get("details") if isinstance(issue.get("details"), dict) else {}
+        details = issue.get("details")
+        if not isinstance(details, dict):
+            details = {}
         text = issue.get("diagnostics") or details.get("text") or issue.get("code")
         if text:
             where = issue.get("expression") or issue.get("location")

@@ -157,8 +157,8 @@ def client_tls(up: UpstreamConfig, *, use_pin: bool = True) -> ClientTls:
             raise TlsSetupError(f"client_cert {files}: {_reason(exc)}") from exc
     watch = HandshakeWatch(pin)
     attrs: dict[str, Any] = {"_edge_watch": watch}
-    ctx.sslobject_class = type("PinnedSSLObject", (_WatchedSSLObject,), attrs)  # type: ignore[misc]
-    ctx.sslsocket_class = type("PinnedSSLSocket", (_WatchedSSLSocket,), attrs)  # type: ignore[misc]
+    ctx.sslobject_class = type("PinnedSSLObject", (_WatchedSSLObject,), attrs)
+    ctx.sslsocket_class = type("PinnedSSLSocket", (_WatchedSSLSocket,), attrs)
     return ClientTls(ctx, watch, pin is not None)
 
 
