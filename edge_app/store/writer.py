@@ -255,7 +255,20 @@ class _Failed:
         self.exc = exc
 
 
-class _Unwatched:
+class _NotAFuture:
+    """What the writer needs of a Future (it cannot be cancelled and is never done before the commit),
+    without a Future's lock and condition: for ops whose outcome nobody waits on."""
+
+    __slots__ = ()
+
+    def set_running_or_notify_cancel(self) -> bool:
+        return True
+
+    def done(self) -> bool:
+        return False
+
+
+class _Unwatched(_NotAFuture):
     """Where a future would be for an op submitted with submit_later: nobody waits for it, so a failure
     is logged here and success needs nothing (a Future, with its lock, costs more than the op)."""
 
@@ -264,12 +277,6 @@ class _Unwatched:
     def __init__(self, what: str) -> None:
         self.what = what
 
-    def set_running_or_notify_cancel(self) -> bool:
-        return True
-
-    def done(self) -> bool:
-        return False
-
     def set_result(self, _value: Any) -> None:
         pass
 
@@ -277,7 +284,7 @@ class _Unwatched:
         _LOGGER.error("%s not stored: %s", self.what, exc)
 
 
-class _Callback:
+class _Callback(_NotAFuture):
     """Where a future would be for an op submitted with submit_then: the outcome goes straight to the
     caller's function, which must not take the writer down with it."""
 
@@ -286,12 +293,6 @@ class _Callback:
     def __init__(self, fn: Callable[[Any, Any, BaseException | None], None], op: Op) -> None:
         self.fn = fn
         self.op = op
-
-    def set_running_or_notify_cancel(self) -> bool:
-        return True
-
-    def done(self) -> bool:
-        return False
 
     def set_result(self, value: Any) -> None:
         try:
