@@ -54,11 +54,11 @@ class VitalsApp(EncounterActions, AtmistEntries, App[int]):
         Binding("a", "intervention", "Intervention"),
         Binding("w", "form('note')", "Note"),
         Binding("i", "form('patient')", "Patient"),
-        Binding("c", "complaint", "Complaint/injury"),
+        Binding("c", "complaint", "Complaint"),  # the form: complaint or mechanism, and injuries
         Binding("s", "scale", "SpO2 scale"),
         Binding("v", "handover", "Handover"),
         Binding("x", "close", "Close"),
-        Binding("t", "pair_tablet", "Pair tablet"),
+        Binding("t", "pair_tablet", "Tablet"),  # pair one: the code and QR
         Binding("d", "toggle_dark", "Day/night"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
