@@ -172,7 +172,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.upstream_command == "keygen":
             return up_cli.keygen_command(args.stem)
         if args.upstream_command == "sign-suspend":
-            return up_cli.sign_suspend_command(args.key, ["*"] if args.fleet else args.vehicle, args.reason,
+            return up_cli.sign_suspend_command(args.key, None if args.fleet else args.vehicle, args.reason,
                                                args.issued_by, args.out)
         return up_cli.approve_command(args.key, args.vehicle, args.hours, args.issued_by, args.out, args.start)
     from edge_app import config as config_mod

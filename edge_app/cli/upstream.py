@@ -134,16 +134,17 @@ def approve_command(key: str, vehicle: str, hours: float, issued_by: str, out: s
     return 0
 
 
-def sign_suspend_command(key: str, vehicles: list[str], reason: str, issued_by: str, out: str | None) -> int:
+def sign_suspend_command(key: str, vehicles: list[str] | None, reason: str, issued_by: str, out: str | None) -> int:
+    """vehicles None: the whole fleet."""
     from edge_app.upstream.approval import ApprovalError, load_private_key
-    from edge_app.upstream.orders import sign_order
+    from edge_app.upstream.orders import ALL_VEHICLES, sign_order
 
     try:
-        doc = sign_order(load_private_key(key), vehicles, reason, issued_by, datetime.now(UTC))
+        doc = sign_order(load_private_key(key), vehicles or [ALL_VEHICLES], reason, issued_by, datetime.now(UTC))
     except ApprovalError as exc:
         raise EdgeAppError(str(exc)) from None
     text = json.dumps(doc, indent=2) + "\n"
-    who = "the whole fleet" if vehicles == ["*"] else ", ".join(vehicles)
+    who = ", ".join(vehicles) if vehicles else "the whole fleet"
     if out:
         Path(out).write_text(text, encoding="utf-8")
         print(f"suspend order for {who} ({doc['order']['id']}): {out}")

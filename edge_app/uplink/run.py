@@ -205,6 +205,8 @@ class Uplink:
             except DaemonUnavailable as exc:
                 _LOGGER.warning("order on %s: %s; trying again", topic, exc)
                 await self._sleep(1.0)
+                if self.stop.is_set():
+                    return
                 continue
             except ApiClientError as exc:
                 _LOGGER.error("order on %s REFUSED by the daemon: %s", topic, exc)

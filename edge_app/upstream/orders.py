@@ -34,7 +34,6 @@ ALL_VEHICLES = "*"
 MAX_AGE = timedelta(days=7)
 MAX_AHEAD = timedelta(hours=1)  # the authority's clock may run ahead of the box's by this much
 REASON_MAX = 300
-MAX_BYTES = 16 * 1024  # far more than an order needs; anything larger is not one
 
 
 @dataclass(frozen=True, slots=True)
