@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from edge_app.store.records import NewObservation
+    from edge_app.model.observation import NewObservation
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,10 +51,10 @@ def pct(values: list[float], p: float) -> float:
 def codec_rates(quick: bool) -> list[Figure]:
     """Frames per second each codec decodes, fed simulator output in 4 KiB chunks."""
     from firmware_bridge.codecs import codec_for, implemented_protocols
-    from firmware_bridge.simulate.runner import SIMULATORS, simulator_for
+    from firmware_bridge.simulate.runner import simulated_protocols, simulator_for
 
     out = []
-    simulated = {str(p) for p in SIMULATORS}
+    simulated = set(simulated_protocols())
     for protocol in implemented_protocols():
         if protocol not in simulated:
             continue
@@ -79,7 +79,7 @@ def ingest_ratio(quick: bool) -> list[Figure]:
 
     Rounds alternate which of the two goes first, each into a new database; the figure is the median
     round's ratio (a single round of the quick mode lasts about 0.1 s, and other work skews any one)."""
-    from edge_app.store.records import NewObservation
+    from edge_app.model.observation import NewObservation
 
     n_lines, rounds = (3000, 5) if quick else (20000, 3)
     rows = [NewObservation(metric=m, value=v, unit="%", received_at=1_700_000_000_000 + i, source="device",
@@ -107,7 +107,7 @@ def _writer_ingest(path: Path, rows: list[NewObservation]) -> float:
     """Seconds from the first frame handed to DeviceSupervisor.store until the last reading is committed."""
     from edge_app.config import DeviceConfig
     from edge_app.daemon.devices import DeviceSupervisor
-    from edge_app.daemon.hub import Hub
+    from edge_app.services.hub import Hub
     from edge_app.store.writer import Writer
 
     w = Writer(path)
@@ -308,11 +308,11 @@ async def _stored_latency(root: Path, protocol: str, n: int) -> list[float]:
 def protocol_latency(quick: bool) -> list[Figure]:
     """Per protocol: bytes written on the pty to the first reading of that write committed."""
     from firmware_bridge.codecs import implemented_protocols
-    from firmware_bridge.simulate.runner import SIMULATORS
+    from firmware_bridge.simulate.runner import simulated_protocols
 
     out = []
     for protocol in implemented_protocols():
-        if protocol not in {str(p) for p in SIMULATORS}:
+        if protocol not in simulated_protocols():
             continue
         with tempfile.TemporaryDirectory(prefix="eb-") as d:
             samples = asyncio.run(_stored_latency(Path(d), protocol, 20 if quick else 100))

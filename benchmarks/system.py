@@ -82,18 +82,20 @@ SEED_READINGS = 3 * 3600
 
 def _seed(root: Path) -> None:
     """Create the database with one open encounter holding SEED_READINGS device readings (daemon not running)."""
-    from edge_app.store import encounters, records
+    from edge_app.model.observation import NewObservation
+    from edge_app.store import encounters
+    from edge_app.store.observations import insert_device_observations
     from edge_app.store.writer import Writer
 
     writer = Writer(root / "edge.db")
     try:
         t0 = int(time.time() * 1000) - 3_600_000
         writer.submit(encounters.create_encounter(t0, "bench", "BENCH")).result(10)
-        obs = [records.NewObservation(metric=m, value=v, unit=u, received_at=t0 + i * 1000, source="device",
-                                      device="oximeter")
+        obs = [NewObservation(metric=m, value=v, unit=u, received_at=t0 + i * 1000, source="device",
+                              device="oximeter")
                for i in range(SEED_READINGS // 3)
                for m, v, u in (("spo2", 97, "%"), ("pulse_rate", 72, "/min"), ("perfusion_index", 2.5, "%"))]
-        writer.submit(records.insert_device_observations(obs)).result(60)
+        writer.submit(insert_device_observations(obs)).result(60)
     finally:
         writer.close()
 

@@ -3,7 +3,7 @@
 
 The backlog is written with the store's own ops (the writer, create_encounter, the device insert op the
 drivers use, change_encounter(forward=True)) before the daemon starts: the rows the daemon would have
-written, in seconds. The receiver is the test rig's FHIR engine, tests/upstream/servers.py (Medplum's
+written, in seconds. The receiver is the test rig's FHIR engine, tests/e2e/upstream/servers.py (Medplum's
 FhirRouter in node, validating every resource). Importing from tests/ is deliberate: it is the one real FHIR
 server this project runs on loopback, and its start-up, npm install and admin API are kept there.
 
@@ -47,7 +47,9 @@ def build_backlog(db_path: Path, encounters: int, per_encounter: int = OBS_PER_E
     """What the daemon would have written: an oximeter's readings (3 per line, a line a second) attached to
     the active encounter, then handed over and closed with forwarding on: one outbox entry per encounter."""
     from edge_app.store.encounters import change_encounter, create_encounter
-    from edge_app.store.records import NewObservation, insert_device_observations, upsert_device
+    from edge_app.model.observation import NewObservation
+    from edge_app.store.devices import upsert_device
+    from edge_app.store.observations import insert_device_observations
     from edge_app.store.writer import Writer
 
     w = Writer(db_path)
@@ -155,7 +157,7 @@ def _types(bundle: dict[str, Any]) -> dict[str, int]:
 
 def _raw(engine: Any, bodies: list[bytes]) -> tuple[int, float, float]:
     """(entries, seconds, engine CPU seconds) for the bodies POSTed straight to the emptied engine."""
-    from tests.upstream.servers import raw_ingest_rate
+    from tests.e2e.upstream.servers import raw_ingest_rate
 
     entries = sum(len(json.loads(b)["entry"]) for b in bodies)
     engine.reset()
@@ -248,7 +250,7 @@ def _idle_uplink(engine: Any, work: Path) -> float:
 
 def uplink_drain(quick: bool) -> list[Figure]:
     """Drain N encounters x 3,600 observations to the FHIR engine; the ratio to its raw ingest is the figure."""
-    from tests.upstream.servers import observation_bundle, start_fhir_engine
+    from tests.e2e.upstream.servers import observation_bundle, start_fhir_engine
 
     encounters = 10 if quick else 100
     batch_sizes = (200,) if quick else (200, 1000)

@@ -4,13 +4,16 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import msgspec
 
 from edge_app.errors import ApiClientError
+from edge_app.model.events import StreamEvent, decode_event
 
 BASE_URL = "http://edge-app"
+T = TypeVar("T")
 
 
 def _unreachable(socket_path: Path, exc: Exception) -> ApiClientError:
@@ -53,6 +56,15 @@ def call(socket_path: Path, method: str, path: str, *, timeout: float = 5.0, **k
     return r
 
 
+def call_as(socket_path: Path, typ: type[T], method: str, path: str, *, timeout: float = 5.0, **kw: Any) -> T:
+    """One request whose answer is a record of type typ; ApiClientError as call() gives, or for another answer."""
+    r = call(socket_path, method, path, timeout=timeout, **kw)
+    try:
+        return msgspec.json.decode(r.content, type=typ)
+    except msgspec.ValidationError as exc:
+        raise ApiClientError(f"{path}: the daemon answered something unexpected: {exc}") from None
+
+
 def _detail(r: httpx.Response) -> str:
     try:
         return str(r.json().get("detail", r.text))
@@ -60,9 +72,29 @@ def _detail(r: httpx.Response) -> str:
         return r.text[:200]
 
 
+async def stream_events(client: httpx.AsyncClient, last_event_id: int | None = None
+                        ) -> AsyncIterator[tuple[StreamEvent, int | None]]:
+    """(event, id) from the daemon's live stream, typed, until the server closes it; events of a kind this
+    client does not know (a newer daemon) are skipped."""
+    async for _kind, raw, eid in _sse(client, "/api/v1/stream", last_event_id):
+        event = decode_event(raw)
+        if event is not None:
+            yield event, eid
+
+
 async def sse_events(client: httpx.AsyncClient, path: str = "/api/v1/stream",
                      last_event_id: int | None = None) -> AsyncIterator[tuple[str, dict[str, Any], int | None]]:
     """(event, data, id) from a server-sent-event stream until the server closes it."""
+    async for kind, raw, eid in _sse(client, path, last_event_id):
+        try:
+            yield kind, json.loads(raw), eid
+        except ValueError:
+            pass
+
+
+async def _sse(client: httpx.AsyncClient, path: str, last_event_id: int | None
+               ) -> AsyncIterator[tuple[str, str, int | None]]:
+    """(event, raw data, id) of each message of a server-sent-event stream."""
     headers = {"Accept": "text/event-stream"}
     if last_event_id is not None:
         headers["Last-Event-ID"] = str(last_event_id)
@@ -74,10 +106,7 @@ async def sse_events(client: httpx.AsyncClient, path: str = "/api/v1/stream",
         async for line in resp.aiter_lines():
             if line == "":
                 if data:
-                    try:
-                        yield event, json.loads("\n".join(data)), eid
-                    except ValueError:
-                        pass
+                    yield event, "\n".join(data), eid
                 event, data, eid = "message", [], None
             elif line.startswith(":"):
                 continue
@@ -88,5 +117,5 @@ async def sse_events(client: httpx.AsyncClient, path: str = "/api/v1/stream",
                     event = value
                 elif field == "data":
                     data.append(value)
-                elif field == "id" and value.isdigit():
+                elif field == "id" and (value.isascii() and value.isdigit()):
                     eid = int(value)

@@ -8,14 +8,15 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from firmware_bridge.protocols import DeviceOption, ProtocolSpec, TransportKind, find_spec, protocol_names
 
 from edge_app.errors import ConfigError
 
 DEFAULT_PATH = Path("/etc/edge-app/config.toml")
 ENV_VAR = "EDGE_APP_CONFIG"
 
-SERIAL_PROTOCOLS = ("masimo-ascii", "nonin-df2", "nonin-df7", "nonin-df8", "nonin-df13", "hl7-oru")
-BLE_PROTOCOLS = ("gatt-heart-rate", "gatt-plx", "gatt-blood-pressure", "gatt-temperature", "gatt-glucose")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _PARITY = ("N", "E", "O", "M", "S")
 _MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
@@ -180,7 +181,7 @@ def _host_port(t: _Table, key: str) -> tuple[str, int] | None:
         return None
     host, sep, port_s = raw.rpartition(":")
     host = host.strip("[]")
-    if not sep or not port_s.isdigit() or not 0 < int(port_s) < 65536:
+    if not sep or not (port_s.isascii() and port_s.isdigit()) or not 0 < int(port_s) < 65536:
         raise t.err(key, f"expected HOST:PORT, got {raw!r}")
     try:
         ipaddress.ip_address(host)
@@ -202,6 +203,11 @@ def is_loopback(host: str) -> bool:
     return host == "localhost" or ipaddress.ip_address(host).is_loopback
 
 
+def _flag(t: _Table, spec: ProtocolSpec, key: DeviceOption) -> bool:
+    """A true/false option; False, and the key unknown, for a protocol that does not take it."""
+    return bool(t.get(str(key), bool, spec.default(key, False))) if spec.takes(key) else False
+
+
 def _parse_device(raw: Any, i: int, src: str, names: set[str]) -> DeviceConfig:
     t = _Table(raw, f"devices[{i}]", src)
     name = t.get("name", str, required=True)
@@ -211,38 +217,36 @@ def _parse_device(raw: Any, i: int, src: str, names: set[str]) -> DeviceConfig:
         raise t.err("name", f"{name!r} is used by another device")
     names.add(name)
     protocol = t.get("protocol", str, required=True)
-    from firmware_bridge.codecs import implemented_protocols
-
-    implemented = implemented_protocols()
-    if protocol not in SERIAL_PROTOCOLS + BLE_PROTOCOLS:
-        raise t.err("protocol", f"unknown protocol {protocol!r} (known: {', '.join(implemented)})")
-    if protocol not in implemented:
-        raise t.err("protocol", f"{protocol!r} is not supported by this build yet "
-                                f"(supported: {', '.join(implemented)})")
+    spec = find_spec(protocol)
+    if spec is None:
+        raise t.err("protocol", f"unknown protocol {protocol!r} (known: {', '.join(protocol_names())})")
+    # port and address are read for every protocol, so one given to the wrong kind of device gets a
+    # pointer to the right key; baudrate too, as always (over BLE it is unused).
     port = t.get("port", str)
-    baudrate = t.get("baudrate", int, 9600)
+    baudrate = t.get("baudrate", int, spec.default(DeviceOption.BAUDRATE, 9600))
     address = t.get("address", str)
-    listen = _host_port(t, "listen") if protocol == "hl7-oru" else None
-    nonin = protocol.startswith("nonin-")
-    set_format = t.get("set_format", bool, False) if nonin else False
-    set_clock = t.get("set_clock", bool, False) if nonin else False
-    if protocol in SERIAL_PROTOCOLS:
+    listen = _host_port(t, "listen") if spec.takes(DeviceOption.LISTEN) else None
+    set_format = _flag(t, spec, DeviceOption.SET_FORMAT)
+    set_clock = _flag(t, spec, DeviceOption.SET_CLOCK)
+    ble = spec.transport is TransportKind.BLE
+    if not ble:
         if port and listen:
             raise t.err("listen", "give either port (serial, or tcp://HOST:PORT to connect out) or listen, not both")
         if not port and not listen:
-            raise t.err("port", f"required for protocol {protocol}" + (" (or listen = \"HOST:PORT\" for monitors "
-                                                                       "that connect in)" if protocol == "hl7-oru"
-                                                                       else ""))
+            connect_in = " (or listen = \"HOST:PORT\" for monitors that connect in)" if spec.takes(
+                DeviceOption.LISTEN) else ""
+            raise t.err("port", f"required for protocol {protocol}{connect_in}")
         if baudrate not in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200):
             raise t.err("baudrate", f"{baudrate} is not a standard serial rate")
         if port and port.startswith("tcp://"):
-            if protocol != "hl7-oru":
-                raise t.err("port", "tcp:// is for hl7-oru; serial monitors behind a terminal server use "
+            if spec.transport is not TransportKind.SERIAL_OR_TCP:
+                tcp = ", ".join(protocol_names(TransportKind.SERIAL_OR_TCP))
+                raise t.err("port", f"tcp:// is for {tcp}; serial monitors behind a terminal server use "
                                     "socket://HOST:PORT")
             host, sep, num = port.removeprefix("tcp://").rstrip("/").rpartition(":")
-            if not sep or not host or not num.isdigit() or not 0 < int(num) < 65536:
+            if not sep or not host or not (num.isascii() and num.isdigit()) or not 0 < int(num) < 65536:
                 raise t.err("port", f"expected tcp://HOST:PORT, got {port!r}")
-    if protocol in BLE_PROTOCOLS:
+    if ble:
         if port:
             raise t.err("port", f"{protocol} is Bluetooth LE: give address = \"AA:BB:CC:DD:EE:FF\" (or none, to "
                                 "take the first device advertising the service), not a port")
@@ -324,7 +328,6 @@ def _parse_upstream(raw: Any, src: str, base: Path) -> UpstreamConfig:
 
 
 def _check_upstream_url(t: _Table, target: str, url: str) -> None:
-    from urllib.parse import urlsplit
     parts = urlsplit(url)
     secure, plain = ("https", "http") if target == "fhir" else ("mqtts", "mqtt")
     if parts.scheme not in (secure, plain) or not parts.hostname:

@@ -24,6 +24,18 @@ def test_firmware_bridge_never_imports_edge_app() -> None:
     assert not {m for m in imported_modules("firmware_bridge") if m.split(".")[0] == "edge_app"}
 
 
+def test_clinical_rules_import_no_store_or_api_and_nothing_lazily() -> None:
+    # The rules are pure and typed (edge_app.model in, text or FHIR JSON out); the store and the API call
+    # them, never the reverse. A function-level import would hide a cycle, so every import is at the top.
+    assert not {m for m in imported_modules("edge_app/clinical")
+                if m.split(".")[:2] in (["edge_app", "store"], ["edge_app", "api"])}
+    for path in (ROOT / "edge_app" / "clinical").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        top = {id(n) for n in tree.body}
+        lazy = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom) and id(n) not in top]
+        assert not lazy, f"{path.name}: imports inside functions at lines {lazy}"
+
+
 def test_codecs_do_no_io_and_read_no_clock() -> None:
     banned = {"asyncio", "time", "datetime.datetime.now", "serial", "socket", "os", "threading"}  # logging at DEBUG is allowed
     for path in (ROOT / "firmware_bridge" / "codecs").glob("*.py"):

@@ -1,97 +1,66 @@
-"""The Litestar app factory."""
+"""The Litestar app factory: the routes over one daemon's services, every route behind the scope guard."""
 from __future__ import annotations
 
-import logging
+from types import ModuleType
 from typing import Any
 
 import msgspec
-from litestar import Litestar, MediaType, Request, Response
+from litestar import Litestar, Router
 from litestar.di import Provide
-from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from edge_app import __version__
-from edge_app.api import schemas
-from edge_app.api import auth as auth_api
-from edge_app.api.auth import AuthController
-from edge_app.api.context import AppContext
-from edge_app.api.encounters import EncounterController
-from edge_app.api.handover import HandoverController
+from edge_app.api.errors import HANDLERS
+from edge_app.api.guards import PUBLIC, admits, scope_guard
 from edge_app.api.openapi import AllowFromSchema, document_errors, precise_request_schemas
-from edge_app.api.observations import EncounterObservationController, ObservationController
-from edge_app.api.system import SystemController, healthz
-from edge_app.api import upstream as upstream_api
-from edge_app.api.upstream import UpstreamController
+from edge_app.api.routes import ROUTES, public_api_paths
 from edge_app.auth.middleware import AuthMiddleware
-from edge_app.errors import StoreError
+from edge_app.model import devices, encounter, events, news2, observation, requests, system, upstream
+from edge_app.services.container import Services
 
-_LOGGER = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
+_SCHEMA_MODULES: list[ModuleType] = [devices, encounter, events, news2, observation, requests, system, upstream]
 
 
-def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
-    body: dict[str, Any] = {"detail": exc.detail}
-    status = exc.status_code
-    if isinstance(exc, ValidationException) and exc.extra:
-        body["errors"] = exc.extra
-        # Well-formed JSON with a wrong or missing field is 422 and names the field; unparseable stays 400.
-        fields = [f"{e.get('source', '')}.{e.get('key', '')}".strip(".") for e in exc.extra
-                  if isinstance(e, dict) and e.get("key")]
-        if fields and isinstance(exc.extra, list):  # always a list here: iterating a dict gives no dicts
-            status = 422
-            body["detail"] = f"{exc.extra[0].get('message', 'invalid')} (field: {fields[0]})"
-    elif isinstance(exc.extra, dict):
-        body.update(exc.extra)
-    return Response(body, status_code=status, media_type=MediaType.JSON, headers=exc.headers)
+def _provide(value: Any) -> Provide:
+    return Provide(lambda: value, sync_to_thread=False, use_cache=True)
 
 
-def _store_error(_: Request[Any, Any, Any], exc: StoreError) -> Response[dict[str, Any]]:
-    # The disk is full or failing: say so plainly; it is the box, not the caller.
-    _LOGGER.error("store error answering a request: %s", exc)
-    return Response({"detail": f"not stored: {exc}"}, status_code=503, media_type=MediaType.JSON)
-
-
-def _bad_encoding(_: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[dict[str, Any]]:
-    return Response({"detail": "request body is not UTF-8"}, status_code=400, media_type=MediaType.JSON)
-
-
-def _crash(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    _LOGGER.exception("bug while answering a request")
-    return Response({"detail": "internal error; see the daemon's log"}, status_code=HTTP_500_INTERNAL_SERVER_ERROR,
-                    media_type=MediaType.JSON)
-
-
-def create_app(ctx: AppContext) -> Litestar:
-    """The API over one daemon's context."""
+def create_app(services: Services) -> Litestar:
+    """The API over one daemon's services."""
+    s = services
     app = Litestar(
-        route_handlers=[healthz, EncounterController, EncounterObservationController, ObservationController,
-                        HandoverController, SystemController, AuthController, UpstreamController],
+        route_handlers=ROUTES,
+        guards=[scope_guard],
         # AuthMiddleware is plain ASGI over dict scopes; litestar types the app it wants over its own TypedDicts
-        middleware=[DefineMiddleware(AuthMiddleware, registry=ctx.tokens)],  # type: ignore[arg-type]
-        dependencies={"ctx": Provide(lambda: ctx, sync_to_thread=False)},
-        exception_handlers={HTTPException: _http_error, StoreError: _store_error,
-                            UnicodeDecodeError: _bad_encoding, Exception: _crash},
+        middleware=[DefineMiddleware(AuthMiddleware, registry=s.tokens,  # type: ignore[arg-type]
+                                     public=public_api_paths(ROUTES))],
+        dependencies={"encounters": _provide(s.encounters), "observations": _provide(s.observations),
+                      "vitals": _provide(s.vitals), "handover": _provide(s.handover),
+                      "upstream": _provide(s.upstream), "pairing": _provide(s.pairing),
+                      "system": _provide(s.status), "live": _provide(s.stream), "devices": _provide(s.devices)},
+        exception_handlers=HANDLERS,
         # JSON and YAML only: the HTML renderers load scripts from CDNs, which an offline box cannot reach
-        # and a medical appliance should not call.
+        # and a medical appliance should not call. The schema documents the API: anyone may read it.
         openapi_config=OpenAPIConfig(title="edge-app", version=__version__, path="/schema",
                                      description="Local API of the ambulance patient-record appliance",
-                                     render_plugins=[JsonRenderPlugin(), YamlRenderPlugin()]),
+                                     render_plugins=[JsonRenderPlugin(), YamlRenderPlugin()],
+                                     openapi_router=Router("/schema", route_handlers=[], include_in_schema=False,
+                                                           opt=admits(PUBLIC))),
         request_max_body_size=MAX_BODY,
         debug=False,
         logging_config=None,  # the daemon configures logging (journald priorities); Litestar must not
     )
     document_errors(app)
-    structs = {id(o): o for o in [*vars(schemas).values(), *vars(auth_api).values(),
-                                               *vars(upstream_api).values()]
+    structs = {id(o): o for m in _SCHEMA_MODULES for o in vars(m).values()
                if isinstance(o, type) and issubclass(o, msgspec.Struct) and o is not msgspec.Struct}
     precise_request_schemas(app, list(structs.values()))
     return app
 
 
-def asgi_app(ctx: AppContext) -> Any:
+def asgi_app(services: Services) -> Any:
     """What the servers run: the app, with OPTIONS answered from its schema."""
-    app = create_app(ctx)
+    app = create_app(services)
     return AllowFromSchema(app, app)

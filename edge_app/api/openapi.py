@@ -1,8 +1,10 @@
 """The published schema says every error the API can give, in the shape it gives it: {"detail", ...}."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import msgspec
 from litestar import Litestar
 from litestar._openapi.plugin import OpenAPIPlugin
 
@@ -54,8 +56,6 @@ def precise_request_schemas(app: Litestar, structs: list[type]) -> None:
     """Bodies described by msgspec itself: Litestar drops the constraints inside unions (a time is epoch ms
     or an ISO string with an offset), does not say that unknown fields are refused, and writes unions as
     oneOf, which a whole number (both integer and number) can never satisfy."""
-    import msgspec
-
     _, components = msgspec.json.schema_components(structs, ref_template="#/components/schemas/{name}")
     app.plugins.get(OpenAPIPlugin).provide_openapi_schema().setdefault("components", {}).setdefault(
         "schemas", {}).update(components)
@@ -66,8 +66,6 @@ class AllowFromSchema:
     answer lists only the methods of the first handler registered for a path)."""
 
     def __init__(self, app: Any, litestar: Litestar) -> None:
-        import re
-
         self.app = app
         self.routes: list[tuple[Any, str]] = []
         self._methods: list[tuple[str, frozenset[str]]] = []

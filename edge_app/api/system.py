@@ -1,7 +1,6 @@
 """Health, status, devices and the live stream."""
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -10,13 +9,19 @@ from litestar import Controller, Request, get
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from edge_app import __version__
-from edge_app.api.context import AppContext
-from edge_app.daemon.summary import summary_line, upstream_line
-from edge_app.api.schemas import Device, Health, Status
+from edge_app.api.common import actor_of
+from edge_app.api.guards import CREW, EVERYONE, PUBLIC, admits
+from edge_app.model.devices import Device
+from edge_app.model.events import kind_of
+from edge_app.model.system import Health, Status
+from edge_app.services.devices import DeviceBoard
+from edge_app.services.status import StatusService
+from edge_app.services.stream import StreamService
+
+_ENCODE = msgspec.json.Encoder()
 
 
-@get("/healthz", summary="Liveness: ok once the store is open", tags=["system"])
+@get("/healthz", summary="Liveness: ok once the store is open", tags=["system"], opt=admits(PUBLIC))
 async def healthz() -> Health:
     return Health(status="ok")
 
@@ -24,43 +29,27 @@ async def healthz() -> Health:
 class SystemController(Controller):
     path = "/api/v1"
     tags = ["system"]
+    opt = admits(CREW)
 
     @get("/devices", summary="Configured monitors: state, counters, latest values")
-    async def devices(self, ctx: AppContext) -> list[Device]:
-        return [msgspec.convert(d, Device) for d in ctx.device_list()]
+    async def devices(self, devices: DeviceBoard) -> list[Device]:
+        return devices.snapshot()
 
-    @get("/status", summary="Daemon, devices, store in one document", sync_to_thread=True)
-    def status(self, ctx: AppContext) -> Status:
-        counts = ctx.reader.counts()
-        w = ctx.writer
-        store = {"path": str(ctx.config.db_path), "batches": w.batches, "ops": w.ops, "last_error": w.last_error}
-        return Status(version=__version__, started_at=ctx.started_ms, devices=ctx.device_list(), store=store,
-                      counts=counts, active_encounter=ctx.reader.active_encounter_id(),
-                      upstream=upstream_line(ctx),
-                      summary=summary_line(ctx, counts))
+    @get("/status", summary="Daemon, devices, store in one document", sync_to_thread=True, opt=admits(EVERYONE))
+    def status(self, system: StatusService) -> Status:
+        return system.status()
 
-    @get("/stream", summary="Server-sent events: reading, device, encounter, observation (and reset)",
-         media_type="text/event-stream")
-    async def stream(self, ctx: AppContext, request: Request[Any, Any, Any],
+    @get("/stream", summary="Server-sent events: reading, device, encounter, observation, news2, upstream (and "
+                            "reset); each event's data carries its kind", media_type="text/event-stream")
+    async def stream(self, live: StreamService, request: Request[Any, Any, Any],
                      last_event_id: Annotated[str | None, Parameter(header="Last-Event-ID", max_length=20)] = None
                      ) -> ServerSentEvent:
-        from edge_app.api.common import actor_of
+        digits = last_event_id is not None and last_event_id.isascii() and last_event_id.isdigit()
+        after = int(last_event_id) if digits and last_event_id else None
+        events = live.follow(after, actor_of(request))
 
-        ctx.audit(actor_of(request), "stream.open", None)
-        after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
-        reset = after is not None and not ctx.hub.replayable(after)
-        if reset:
-            after = None
+        async def messages() -> AsyncIterator[ServerSentEventMessage]:
+            async for eid, ev in events:
+                yield ServerSentEventMessage(data=_ENCODE.encode(ev).decode(), event=kind_of(ev), id=eid)
 
-        async def events() -> AsyncIterator[ServerSentEventMessage]:
-            if reset:
-                # The gap cannot be replayed (daemon restarted, or too long away): reload from the query API.
-                yield ServerSentEventMessage(data=json.dumps({"reason": "events since Last-Event-ID are not retained; "
-                                                                        "reload state from the API"}), event="reset")
-            # A snapshot of every device first, so a new client draws the screen without waiting.
-            for d in ctx.device_list():
-                yield ServerSentEventMessage(data=json.dumps(d), event="device")
-            async for ev in ctx.hub.subscribe(after=after):
-                yield ServerSentEventMessage(data=json.dumps(ev.data), event=ev.kind, id=ev.id)
-
-        return ServerSentEvent(events(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        return ServerSentEvent(messages(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

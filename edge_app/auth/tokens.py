@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlite_utils
 
-from edge_app.store.records import append_audit
+from edge_app.store.audit import append_audit
 
 SCOPES = ("crew", "technician", "uplink")
 # Crockford base32 without I, L, O, U: nothing to misread off a screen in a moving vehicle.
@@ -24,6 +24,15 @@ MAX_FAILURES_PER_MINUTE = 5
 
 class PairingError(Exception):
     """A pairing attempt refused; str() is safe to show the caller."""
+
+
+class CodeNotValid(PairingError):
+    """The code is wrong, used or expired (one answer for all three: a guesser learns nothing); counts
+    towards the lockout."""
+
+
+class NameTaken(PairingError):
+    """Another paired tablet has the name; the code is not used up."""
 
 
 class PairingLocked(PairingError):
@@ -116,9 +125,9 @@ def redeem_code(code: str, name: str, now_ms: int, actor: str) -> Callable[[sqli
         row = db.execute("SELECT scope, expires_at, used_at FROM pairing_codes WHERE hash = ?", (h,)).fetchone()
         # Same answer for unknown, used and expired: the caller learns nothing to narrow a guess.
         if row is None or row[2] is not None or row[1] <= now_ms:
-            raise PairingError("pairing code not valid (wrong, used or expired)")
+            raise CodeNotValid("pairing code not valid (wrong, used or expired)")
         if db.execute("SELECT 1 FROM tokens WHERE name = ? AND revoked_at IS NULL", (name,)).fetchone():
-            raise PairingError(f"a tablet named {name!r} is already paired; choose another name or revoke it")
+            raise NameTaken(f"a tablet named {name!r} is already paired; choose another name or revoke it")
         db.execute("UPDATE pairing_codes SET used_at = ? WHERE hash = ?", (now_ms, h))
         token = "ea1_" + secrets.token_urlsafe(32)
         scope = row[0]

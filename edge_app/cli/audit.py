@@ -4,7 +4,7 @@ from __future__ import annotations
 from edge_app.config import Config
 from edge_app.errors import EdgeAppError
 from edge_app.store.connection import open_db
-from edge_app.store.queries import verify_audit_chain
+from edge_app.store.audit import verify_audit_chain
 
 
 def audit_verify(cfg: Config) -> int:

@@ -14,7 +14,8 @@ from edge_app.config import Config
 from edge_app.errors import EdgeAppError
 from edge_app.store.connection import open_db
 from edge_app.store.migrations import MIGRATIONS, current_version
-from edge_app.store.queries import integrity_check, verify_audit_chain
+from edge_app.store.audit import verify_audit_chain
+from edge_app.store.queries import integrity_check
 
 BACKUP_NAME = re.compile(r"^edge-\d{8}T\d{6}Z(-\d+)?\.db$")
 _REQUIRED_TABLES = ("encounters", "observations", "audit_log")
@@ -253,6 +254,7 @@ def _daemon_answers(socket_path: Path) -> bool:
     """True when a daemon answers on the API socket (a stale socket file does not count)."""
     if not socket_path.exists():
         return False
+    # lazy: httpx only to ask whether a daemon runs (db commands are offline tools)
     import httpx
 
     from edge_app.client import sync_client

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import signal
@@ -11,8 +10,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import msgspec
+
 from edge_app.cli.procs import die_with_parent, spawn_edge_app, stop, tail
+from edge_app.client import async_client, stream_events, sync_client
 from edge_app.errors import EdgeAppError
+from edge_app.model.events import DeviceChanged, LiveReading
 
 # A Masimo on the stretcher and a Nonin finger probe: two vendors' wire formats at once.
 DEMO_DEVICES = (("oximeter", "masimo-ascii"), ("nonin", "nonin-df7"))
@@ -37,8 +40,6 @@ def _config(root: Path, ble: bool) -> Path:
 
 
 def _wait_ready(sock: Path, daemon_log: Path, procs: list) -> None:
-    from edge_app.client import sync_client
-
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         for p in procs:
@@ -56,15 +57,14 @@ def _wait_ready(sock: Path, daemon_log: Path, procs: list) -> None:
 
 
 async def _headless(sock: Path, seconds: float | None) -> None:
-    from edge_app.client import async_client, sse_events
-
     async def follow() -> None:
         async with async_client(sock) as client:
-            async for kind, data, _ in sse_events(client):
-                if kind == "reading":
-                    print(json.dumps(data), flush=True)
-                elif kind == "device":
-                    print(f"# device {data['name']}: {data['state']} {data.get('detail', '')}".rstrip(), flush=True)
+            async for event, _ in stream_events(client):
+                match event:
+                    case LiveReading():
+                        print(msgspec.json.encode(event).decode(), flush=True)
+                    case DeviceChanged(name=name, state=state, detail=detail):
+                        print(f"# device {name}: {state} {detail}".rstrip(), flush=True)
 
     if seconds is None:
         await follow()
@@ -88,6 +88,7 @@ def demo_command(*, data_dir: str | None, headless: bool, seconds: float | None,
     ble = False
     if dbus:
         # A Bluetooth strap too: a fake bluetoothd on a private bus that the daemon's bleak talks to.
+        # lazy: the BLE stand-in only where dbus-daemon exists
         from firmware_bridge.simulate.bluez import start_private_bus
 
         bus_proc, address = start_private_bus(bus_dir, dbus, preexec_fn=die_with_parent)
@@ -127,6 +128,7 @@ def demo_command(*, data_dir: str | None, headless: bool, seconds: float | None,
             print(f"# demo running in {root}; Ctrl+C to stop", flush=True)
             asyncio.run(_headless(root / "api.sock", seconds))
         else:
+            # lazy: Textual only for the screen (not with --headless)
             from edge_app.tui.app import VitalsApp
 
             app = VitalsApp(root / "api.sock", demo_note=f"demo data in {root} (deleted on exit)" if throwaway

@@ -5,15 +5,26 @@ import json
 import os
 import sqlite3
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+
+from firmware_bridge.protocols import spec_for
+
+import httpx
+import msgspec
 
 from edge_app import config as config_mod
-from edge_app.config import Config, DeviceConfig
-from edge_app.errors import ConfigError, EdgeAppError
+from edge_app.cli.checks import FAIL, OK, WARN, Check
+from edge_app.cli.doctor_radio import bluetooth_checks, tls_check
+from edge_app.client import call_as, sync_client
+from edge_app.config import Config, DeviceConfig, is_loopback
+from edge_app.errors import ApiClientError, ConfigError, EdgeAppError
+from edge_app.model.devices import Device
+from edge_app.model.system import Status
+from edge_app.model.upstream import UpstreamStatus
+from edge_app.store.connection import open_db
+from edge_app.upstream.approval import ApprovalError, key_fingerprint, load_public_key
 
-OK, WARN, FAIL = "ok", "WARN", "FAIL"
 MB = 1_000_000
 FAIL_FREE_BYTES = 100 * MB
 FAIL_FREE_FRACTION = 0.02
@@ -24,16 +35,6 @@ MANY_BAD = 3  # one bad frame is normal: connecting mid-line cuts the first one
 MIN_YEAR = 2024
 CLOCK_BEHIND_S = 300.0
 LOGS = "journalctl -u edge-app -b -p warning"
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    """One row of the report."""
-
-    check: str
-    status: str
-    detail: str
-    fix: str = ""
 
 
 def space_status(free: int, total: int) -> tuple[str, str]:
@@ -91,10 +92,8 @@ def run_checks(config_arg: str | None) -> list[Check]:
     checks.append(db_row)
     status, daemon_rows = _daemon(cfg)
     checks += daemon_rows
-    live = {d["name"]: d for d in status["devices"]} if status else {}
+    live = {d.name: d for d in status.devices} if status else {}
     checks += [_device(dev, live.get(dev.name), status is not None) for dev in cfg.devices]
-    from edge_app.cli.doctor_radio import bluetooth_checks, tls_check
-
     checks += bluetooth_checks(cfg, live)
     if cfg.listen:
         checks.append(_listen(*cfg.listen))
@@ -143,8 +142,6 @@ def _database(path: Path) -> tuple[Check, int | None]:
     if not os.access(path, os.R_OK):
         return Check("database", WARN, f"{path} is not readable by uid {os.geteuid()}",
                      "run doctor as root: sudo edge-app doctor"), None
-    from edge_app.store.connection import open_db
-
     wal = path.with_name(path.name + "-wal")
     size = path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
     pragma = "quick_check" if size > QUICK_CHECK_ABOVE else "integrity_check"
@@ -167,11 +164,7 @@ def _database(path: Path) -> tuple[Check, int | None]:
     return Check("database", OK, f"{pragma} ok; {n_obs} observations, {_size(size)}"), newest
 
 
-def _daemon(cfg: Config) -> tuple[dict[str, Any] | None, list[Check]]:
-    import httpx
-
-    from edge_app.client import sync_client
-
+def _daemon(cfg: Config) -> tuple[Status | None, list[Check]]:
     sock = cfg.socket_path
     start = f"systemctl start edge-app; if it stops again: {LOGS}"
     if not sock.exists():
@@ -180,17 +173,17 @@ def _daemon(cfg: Config) -> tuple[dict[str, Any] | None, list[Check]]:
         with sync_client(sock, timeout=3.0) as c:
             r = c.get("/api/v1/status")
         r.raise_for_status()
-        doc: dict[str, Any] = r.json()
-    except (httpx.HTTPError, OSError, ValueError) as exc:
+        doc = msgspec.json.decode(r.content, type=Status)
+    except (httpx.HTTPError, OSError, ValueError) as exc:  # msgspec's DecodeError is a ValueError
         return None, [Check("daemon", FAIL, f"no answer on {sock}: {exc}",
                             f"systemctl restart edge-app; {LOGS}")]
-    rows = [Check("daemon", OK, f"answers on {sock}: {doc.get('summary', '')}")]
-    store = doc.get("store", {})
-    if store.get("last_error"):
-        rows.append(Check("store writes", FAIL, f"the last commit failed: {store['last_error']}",
+    rows = [Check("daemon", OK, f"answers on {sock}: {doc.summary}")]
+    store = doc.store
+    if store.last_error:
+        rows.append(Check("store writes", FAIL, f"the last commit failed: {store.last_error}",
                           f"check free space and `edge-app db check`; {LOGS}"))
     else:
-        done = f"{store.get('ops', 0)} writes in {store.get('batches', 0)} commits"
+        done = f"{store.ops} writes in {store.batches} commits"
         rows.append(Check("store writes", OK, done))
     return doc, rows
 
@@ -198,24 +191,16 @@ def _daemon(cfg: Config) -> tuple[dict[str, Any] | None, list[Check]]:
 def _mode_hint(dev: DeviceConfig) -> str:
     """How to put the monitor in the output mode this protocol reads (Journey 4)."""
     p = dev.protocol
-    if p == "masimo-ascii":
-        mode = "set the monitor's serial output to ASCII 1 (e.g. a Rad-8 left in ASCII 2 sends this)"
-    elif p.startswith("nonin-df"):
-        mode = f"set the oximeter to serial data format {p.removeprefix('nonin-df')}"
-    elif p == "hl7-oru":
-        mode = "set the monitor to send HL7 v2 ORU^R01 framed with MLLP"
-    else:
-        mode = f"set the monitor to the {p} format"
-    return (f"wrong output mode: {mode}, at {dev.baudrate} baud; "
+    return (f"wrong output mode: {spec_for(p).no_frames_hint}, at {dev.baudrate} baud; "
             f"confirm on a capture with `edge-app decode {p} --file CAPTURE`")
 
 
-def _device(dev: DeviceConfig, live: dict[str, Any] | None, daemon_up: bool) -> Check:
+def _device(dev: DeviceConfig, live: Device | None, daemon_up: bool) -> Check:
     name = f"device {dev.name}"
     where = dev.port or (f"listen {dev.listen[0]}:{dev.listen[1]}" if dev.listen else dev.address or "?")
     serial_path = dev.port is not None and dev.port.startswith("/")
     if serial_path and not os.path.exists(dev.port or ""):
-        state = f" (daemon: {live['state']})" if live else ""
+        state = f" (daemon: {live.state})" if live else ""
         return Check(name, FAIL, f"{dev.protocol} configured on {dev.port}, port absent{state}",
                      "check the cable and the udev rule (ls -l /dev/edge/); journalctl -u edge-app")
     port_note = "port present" if serial_path else "network port (no device node to check)"
@@ -223,13 +208,13 @@ def _device(dev: DeviceConfig, live: dict[str, Any] | None, daemon_up: bool) -> 
         why = "unknown to the daemon (restart it to load the config)" if daemon_up else "daemon not reachable"
         return Check(name, OK if not daemon_up else WARN, f"{where}: {port_note}; no live state ({why})",
                      "" if not daemon_up else "systemctl restart edge-app")
-    c = live.get("counters", {})
+    c = live.counters
     ok, bad, nbytes = c.get("frames_ok", 0), c.get("frames_bad", 0), c.get("bytes_in", 0)
-    state, detail = live.get("state", "?"), live.get("detail") or ""
+    state, detail = live.state, live.detail
     summary = f"{where}: {state}{f' ({detail})' if detail else ''}; {nbytes} bytes, {ok} frames ok, {bad} bad"
     if c.get("resyncs"):
         summary += f", {c['resyncs']} resyncs"
-    last = live.get("last_frame_at")
+    last = live.last_frame_at
     if last:
         summary += f", last frame {_age(time.time() - last / 1000)} ago"
     if state == "error":
@@ -254,10 +239,6 @@ def _device(dev: DeviceConfig, live: dict[str, Any] | None, daemon_up: bool) -> 
 
 
 def _listen(host: str, port: int) -> Check:
-    import httpx
-
-    from edge_app.config import is_loopback
-
     scheme = "http" if is_loopback(host) else "https"  # off loopback the listener is TLS only
     probe = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"{scheme}://[{probe}]:{port}" if ":" in probe else f"{scheme}://{probe}:{port}"
@@ -285,8 +266,6 @@ def _upstream(cfg: Config, daemon_up: bool) -> list[Check]:
     up = cfg.upstream
     if up is None:
         return [Check("upstream", OK, "not configured: nothing is forwarded")]
-    from edge_app.upstream.approval import ApprovalError, key_fingerprint, load_public_key
-
     fix_cfg = f"fix upstream in {cfg.source}"
     for path in up.trust_keys:
         try:
@@ -304,33 +283,30 @@ def _upstream(cfg: Config, daemon_up: bool) -> list[Check]:
         if up.require_approval else ""))]
     if not daemon_up:
         return rows
-    from edge_app.client import get_json
-    from edge_app.errors import ApiClientError
-
     try:
-        st = get_json(cfg.socket_path, "/api/v1/upstream")
+        st = call_as(cfg.socket_path, UpstreamStatus, "GET", "/api/v1/upstream")
     except ApiClientError as exc:
         return [*rows, Check("upstream", FAIL, str(exc), f"systemctl restart edge-app; {LOGS}")]
-    waiting = f"{st['pending']} waiting, {st['sent']} sent"
-    if st["suspended"]:
-        rows.append(Check("upstream gate", WARN, f"SUSPENDED: {st['why']}; {waiting}",
+    waiting = f"{st.pending} waiting, {st.sent} sent"
+    if st.suspended:
+        rows.append(Check("upstream gate", WARN, f"SUSPENDED: {st.why}; {waiting}",
                           "when allowed: edge-app upstream resume" + (" --approval FILE" if up.require_approval else "")
                           + "; meanwhile records can leave by hand: edge-app export --pending --out DIR"))
-    elif not st["open"]:
-        rows.append(Check("upstream gate", WARN, f"closed: {st['why']}; {waiting}",
+    elif not st.open:
+        rows.append(Check("upstream gate", WARN, f"closed: {st.why}; {waiting}",
                           "ask the authority for an approval, then edge-app upstream resume --approval FILE"))
     else:
         rows.append(Check("upstream gate", OK, f"open; {waiting}"))
-    if st["dead"]:
-        rows.append(Check("upstream refusals", FAIL, f"{st['dead']} records refused by the target; last: "
-                                                     f"{st['last_error']}",
+    if st.dead:
+        rows.append(Check("upstream refusals", FAIL, f"{st.dead} records refused by the target; last: "
+                                                     f"{st.last_error}",
                           "edge-app upstream dead-letters; fix the cause, then edge-app upstream requeue KEY"))
-    if st["open"] and st["pending"] and st["uplink_seen_at"] is None:
+    if st.open and st.pending and st.uplink_seen_at is None:
         rows.append(Check("uplink", WARN, "records are waiting and the uplink has not asked for work since the "
                                           "daemon started",
                           "systemctl enable --now edge-app-uplink; journalctl -u edge-app-uplink -b"))
-    elif st["open"] and st["last_error"] and (st["last_ok_at"] or 0) < (st["last_error_at"] or 0):
-        rows.append(Check("uplink", WARN, f"the last try failed: {st['last_error']}",
+    elif st.open and st.last_error and (st.last_ok_at or 0) < (st.last_error_at or 0):
+        rows.append(Check("uplink", WARN, f"the last try failed: {st.last_error}",
                           "check the network and the target; it retries by itself: journalctl -u edge-app-uplink"))
     return rows
 

@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
-from edge_app.cli.doctor import FAIL, OK, WARN, Check
+from firmware_bridge.protocols import TransportKind, spec_for
+
+from edge_app.cli.checks import FAIL, OK, WARN, Check
 from edge_app.config import Config, is_loopback
+from edge_app.model.devices import Device
 
 BLUEZ_FIX = "systemctl start bluetooth; rfkill unblock bluetooth; bluetoothctl power on"
 
@@ -15,6 +19,7 @@ def tls_check(cfg: Config, daemon_up: bool) -> Check | None:
     """The tablet certificate: present, not expired, renewed in time (the daemon renews 30 days ahead)."""
     if cfg.listen is None or is_loopback(cfg.listen[0]):
         return None
+    # lazy: cryptography's x509 only with a tablet listener
     from edge_app.daemon.tls import RENEW_DAYS, _info
 
     cert, key = cfg.db_path.parent / "tls" / "tablet.crt", cfg.db_path.parent / "tls" / "tablet.key"
@@ -40,6 +45,7 @@ def tls_check(cfg: Config, daemon_up: bool) -> Check | None:
 
 
 async def _bluez_objects() -> dict[str, Any]:
+    # lazy: dbus_fast only with Bluetooth devices configured
     from dbus_fast import BusType, Message, MessageType
     from dbus_fast.aio import MessageBus
 
@@ -55,9 +61,9 @@ async def _bluez_objects() -> dict[str, Any]:
     return dict(reply.body[0])
 
 
-def bluetooth_checks(cfg: Config, live: dict[str, dict[str, Any]]) -> list[Check]:
+def bluetooth_checks(cfg: Config, live: Mapping[str, Device]) -> list[Check]:
     """BlueZ reachable, an adapter powered, and each configured BLE device seen by it."""
-    ble = [d for d in cfg.devices if d.protocol.startswith("gatt-")]
+    ble = [d for d in cfg.devices if spec_for(d.protocol).transport is TransportKind.BLE]
     if not ble:
         return []
     try:
@@ -75,7 +81,8 @@ def bluetooth_checks(cfg: Config, live: dict[str, dict[str, Any]]) -> list[Check
     known = {str(_v(i["org.bluez.Device1"].get("Address"))).upper(): _v(i["org.bluez.Device1"].get("Connected"))
              for i in objects.values() if "org.bluez.Device1" in i}
     for d in ble:
-        state = (live.get(d.name) or {}).get("state", "daemon not running")
+        got = live.get(d.name)
+        state = got.state if got else "daemon not running"
         if d.address is None:
             rows.append(Check(f"ble {d.name}", OK if state == "connected" else WARN,
                               f"any device advertising {d.protocol}; {state}",

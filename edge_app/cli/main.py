@@ -135,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    # lazy imports throughout: each command loads only what it runs (the start-up time of every command)
     from edge_app import logs
 
     cmd = args.command

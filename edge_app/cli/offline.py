@@ -7,12 +7,16 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+
+import msgspec
 
 from edge_app.cli.db import fsync_dir
-from edge_app.client import call
+from edge_app.client import call_as
 from edge_app.config import Config
 from edge_app.errors import EdgeAppError
+from edge_app.model.requests import ManifestRecord
+from edge_app.model.system import Signed
+from edge_app.model.upstream import OutboxBatch, OutboxPayload
 from edge_app.upstream.offline import BundleError, verify_bundle
 
 
@@ -27,28 +31,29 @@ def export_pending(cfg: Config, out: str) -> int:
     records_dir = target / "records"
     records_dir.mkdir(parents=True, exist_ok=True)
     sock = cfg.socket_path
-    listed: list[dict[str, Any]] = []
+    listed: list[ManifestRecord] = []
     after = 0
     while True:
-        batch = call(sock, "GET", "/api/v1/upstream/outbox", params={"limit": 500, "after": after}).json()
-        if not batch["entries"]:
+        batch = call_as(sock, OutboxBatch, "GET", "/api/v1/upstream/outbox", params={"limit": 500, "after": after})
+        if not batch.entries:
             break
-        for e in batch["entries"]:
-            doc = call(sock, "GET", f"/api/v1/upstream/outbox/{e['key']}", timeout=120).json()
-            blob = json.dumps(doc["bundle"], separators=(",", ":"), ensure_ascii=False).encode()
-            _write(records_dir / f"{e['key']}.json", blob)
-            listed.append({"file": f"records/{e['key']}.json", "key": e["key"], "kind": e["kind"],
-                           "encounter_id": e["encounter_id"], "sha256": hashlib.sha256(blob).hexdigest(),
-                           "bytes": len(blob)})
-        after = batch["entries"][-1]["seq"]
-    signed = call(sock, "POST", "/api/v1/upstream/sign", json={"records": listed}).json()
-    _write(target / "manifest.json", signed["manifest"].encode())
-    _write(target / "manifest.sig", signed["signature"].encode() + b"\n")
-    _write(target / "signing-key.pub", signed["public_key"].encode())
+        for e in batch.entries:
+            doc = call_as(sock, OutboxPayload, "GET", f"/api/v1/upstream/outbox/{e.key}", timeout=120)
+            blob = json.dumps(doc.bundle, separators=(",", ":"), ensure_ascii=False).encode()
+            _write(records_dir / f"{e.key}.json", blob)
+            listed.append(ManifestRecord(file=f"records/{e.key}.json", key=e.key, kind=e.kind,
+                                         encounter_id=e.encounter_id, sha256=hashlib.sha256(blob).hexdigest(),
+                                         bytes=len(blob)))
+        after = batch.entries[-1].seq
+    signed = call_as(sock, Signed, "POST", "/api/v1/upstream/sign",
+                     json={"records": msgspec.to_builtins(listed)})
+    _write(target / "manifest.json", signed.manifest.encode())
+    _write(target / "manifest.sig", signed.signature.encode() + b"\n")
+    _write(target / "signing-key.pub", signed.public_key.encode())
     fsync_dir(records_dir)
     fsync_dir(target)
     verify_bundle(target)  # what was written is what was signed, before anyone unplugs the stick
-    print(f"wrote {len(listed)} records to {target}, signed by {cfg.vehicle_id} key {signed['fingerprint']}")
+    print(f"wrote {len(listed)} records to {target}, signed by {cfg.vehicle_id} key {signed.fingerprint}")
     print("they stay queued here too: sending both ways stores each record once")
     return 0
 
@@ -74,6 +79,7 @@ def verify_command(directory: str, key: str | None) -> int:
 
 def load_bundle(cfg: Config, directory: str, key: str | None) -> int:
     """Send a verified bundle's records to the configured target (from any machine with the config)."""
+    # lazy: the target's client only when loading a bundle
     import asyncio
 
     from edge_app.uplink.targets import make_target

@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 import time
 
-from edge_app.client import get_json
+from edge_app.client import call_as, get_json
 from edge_app.config import Config
+from edge_app.model.system import Status
 
 
 def _age(ms: int | None) -> str:
@@ -16,17 +17,17 @@ def _age(ms: int | None) -> str:
 
 
 def status_command(cfg: Config, *, as_json: bool) -> int:
-    doc = get_json(cfg.socket_path, "/api/v1/status")
     if as_json:
-        print(json.dumps(doc, indent=2))
+        print(json.dumps(get_json(cfg.socket_path, "/api/v1/status"), indent=2))
         return 0
-    print(doc["summary"])
-    for d in doc["devices"]:
-        c = d["counters"]
-        detail = f" ({d['detail']})" if d["detail"] else ""
-        print(f"  {d['name']:<12} {d['protocol']:<14} {d['state']}{detail}; last frame {_age(d['last_frame_at'])}; "
+    doc = call_as(cfg.socket_path, Status, "GET", "/api/v1/status")
+    print(doc.summary)
+    for d in doc.devices:
+        c = d.counters
+        detail = f" ({d.detail})" if d.detail else ""
+        print(f"  {d.name:<12} {d.protocol:<14} {d.state}{detail}; last frame {_age(d.last_frame_at)}; "
               f"{c.get('frames_ok', 0)} frames, {c.get('frames_bad', 0)} bad, {c.get('committed', 0)} stored")
-    store = doc["store"]
-    err = f"; LAST ERROR: {store['last_error']}" if store["last_error"] else ""
-    print(f"  store {store['path']}: {doc['counts']['observations']} observations{err}")
+    store = doc.store
+    err = f"; LAST ERROR: {store.last_error}" if store.last_error else ""
+    print(f"  store {store.path}: {doc.counts['observations']} observations{err}")
     return 0

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from edge_app.client import call
+from edge_app.client import call, call_as
 from edge_app.config import Config
 from edge_app.errors import EdgeAppError
+from edge_app.model.upstream import OrderResult, OutboxEntry, UpstreamStatus
 
 
 def _when(ms: int | None) -> str:
@@ -20,28 +21,28 @@ def _when(ms: int | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000))
 
 
-def print_status(st: dict[str, Any]) -> None:
-    if not st["configured"]:
+def print_status(st: UpstreamStatus) -> None:
+    if not st.configured:
         print("upstream: not configured (no [upstream] in the config): nothing is ever forwarded")
         return
-    state = "OPEN" if st["open"] else ("SUSPENDED" if st["suspended"] else "CLOSED")
-    print(f"gate:       {state}: {st['why']}")
-    print(f"target:     {st['target']} {st['url']}  (vehicle {st['vehicle']})")
-    if st["approval"]:
-        a = st["approval"]
-        print(f"approval:   by {a['issued_by'] or '?'}, {_when(a['not_before_ms'])} to {_when(a['not_after_ms'])}, "
-              f"key {a['key_fingerprint']}")
-    elif st["require_approval"]:
+    state = "OPEN" if st.open else ("SUSPENDED" if st.suspended else "CLOSED")
+    print(f"gate:       {state}: {st.why}")
+    print(f"target:     {st.target} {st.url}  (vehicle {st.vehicle})")
+    if st.approval:
+        a = st.approval
+        print(f"approval:   by {a.issued_by or '?'}, {_when(a.not_before_ms)} to {_when(a.not_after_ms)}, "
+              f"key {a.key_fingerprint}")
+    elif st.require_approval:
         print("approval:   required, none given yet")
-    oldest = f" (oldest {_when(st['oldest_pending_at'])})" if st["pending"] else ""
-    print(f"outbox:     {st['pending']} waiting{oldest}, {st['sent']} sent, {st['dead']} refused")
-    print(f"last sent:  {_when(st['last_ok_at'])}")
-    if st["last_error"]:
-        print(f"last error: {_when(st['last_error_at'])}: {st['last_error']}")
-    seen = st["uplink_seen_at"]
+    oldest = f" (oldest {_when(st.oldest_pending_at)})" if st.pending else ""
+    print(f"outbox:     {st.pending} waiting{oldest}, {st.sent} sent, {st.dead} refused")
+    print(f"last sent:  {_when(st.last_ok_at)}")
+    if st.last_error:
+        print(f"last error: {_when(st.last_error_at)}: {st.last_error}")
+    seen = st.uplink_seen_at
     print("uplink:     " + (f"last asked for work {_when(seen)}" if seen else
                             "not seen since the daemon started (is edge-app-uplink running?)"))
-    if st["dead"]:
+    if st.dead:
         print("refused records: `edge-app upstream dead-letters`; after fixing the cause: "
               "`edge-app upstream requeue KEY`")
 
@@ -50,39 +51,39 @@ def upstream_command(cfg: Config, action: str, *, reason: str | None = None, app
                      key: str | None = None, order: str | None = None, as_json: bool = False) -> int:
     sock = cfg.socket_path
     if action == "status":
-        st = call(sock, "GET", "/api/v1/upstream").json()
         if as_json:
-            print(json.dumps(st, indent=2))
+            print(json.dumps(call(sock, "GET", "/api/v1/upstream").json(), indent=2))
         else:
-            print_status(st)
+            print_status(call_as(sock, UpstreamStatus, "GET", "/api/v1/upstream"))
         return 0
     if action == "suspend" and order:
-        got = call(sock, "POST", "/api/v1/upstream/orders", json=_read_json(order, "a suspend order")).json()
-        st = got["status"]
-        if got["result"] == "already":
-            print("this order was applied before; " + ("forwarding is still suspended" if st["suspended"] else
+        got = call_as(sock, OrderResult, "POST", "/api/v1/upstream/orders",
+                      json=_read_json(order, "a suspend order"))
+        st = got.status
+        if got.result == "already":
+            print("this order was applied before; " + ("forwarding is still suspended" if st.suspended else
                                                        "forwarding was resumed since (an order applies once)"))
             return 0
-        print(f"suspended by the signed order: {st['reason']} ({st['pending']} waiting)")
+        print(f"suspended by the signed order: {st.reason} ({st.pending} waiting)")
         return 0
     if action == "suspend":
-        st = call(sock, "POST", "/api/v1/upstream/suspend", json={"reason": reason}).json()
-        print(f"suspended: nothing leaves the vehicle until `edge-app upstream resume` ({st['pending']} waiting)")
+        st = call_as(sock, UpstreamStatus, "POST", "/api/v1/upstream/suspend", json={"reason": reason})
+        print(f"suspended: nothing leaves the vehicle until `edge-app upstream resume` ({st.pending} waiting)")
         return 0
     if action == "resume":
         body: dict[str, Any] = {"reason": reason or ""}
         if approval:
             body["approval"] = _read_json(approval, "an approval")
-        st = call(sock, "POST", "/api/v1/upstream/resume", json=body).json()
+        st = call_as(sock, UpstreamStatus, "POST", "/api/v1/upstream/resume", json=body)
         print_status(st)
-        return 0 if st["open"] else 1
+        return 0 if st.open else 1
     if action == "dead-letters":
-        rows = call(sock, "GET", "/api/v1/upstream/dead-letters").json()
+        rows = call_as(sock, list[OutboxEntry], "GET", "/api/v1/upstream/dead-letters")
         if not rows:
             print("no refused records")
         for e in rows:
-            print(f"{e['key']}  {e['kind']:<12}  refused {_when(e['dead_at'])}  HTTP {e['http_status'] or '-'}: "
-                  f"{e['last_error']}")
+            print(f"{e.key}  {e.kind:<12}  refused {_when(e.dead_at)}  HTTP {e.http_status or '-'}: "
+                  f"{e.last_error}")
         return 0
     if action == "requeue":
         call(sock, "POST", f"/api/v1/upstream/dead-letters/{key}/requeue")
@@ -101,6 +102,7 @@ def _read_json(path: str, what: str) -> Any:
 
 
 def keygen_command(stem: str) -> int:
+    # lazy: cryptography only for the authority's commands
     from edge_app.upstream.approval import ApprovalError, generate_keypair, key_fingerprint, load_public_key
 
     try:
@@ -115,6 +117,7 @@ def keygen_command(stem: str) -> int:
 
 def approve_command(key: str, vehicle: str, hours: float, issued_by: str, out: str | None,
                     start: str | None = None) -> int:
+    # lazy: cryptography only for the authority's commands
     from edge_app.upstream.approval import ApprovalError, load_private_key, parse_time, sign
 
     if not 0 < hours <= 24 * 366:
@@ -136,6 +139,7 @@ def approve_command(key: str, vehicle: str, hours: float, issued_by: str, out: s
 
 def sign_suspend_command(key: str, vehicles: list[str] | None, reason: str, issued_by: str, out: str | None) -> int:
     """vehicles None: the whole fleet."""
+    # lazy: cryptography only for the authority's commands
     from edge_app.upstream.approval import ApprovalError, load_private_key
     from edge_app.upstream.orders import ALL_VEHICLES, sign_order
 

@@ -1,6 +1,7 @@
 """An encounter as a FHIR R4 (4.0.1) transaction Bundle: the record, its observations, its monitors.
 
-Pure: dicts in (the store's record, observation and device shapes), a JSON-ready dict out.
+Pure: typed records in (EncounterRecord, Observation, KnownDevice), a JSON-ready dict out: FHIR's wire
+format is JSON, so the Bundle is built as plain dicts. Which readings make one panel is grouping.py's.
 
 Choices, and why:
 - Bundle type "transaction" with a PUT per entry to ``<Type>/<client uuid>``: the uplink must leave
@@ -20,19 +21,23 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from html import escape
 from typing import Any
 
 from edge_app.clinical import fhir_codes as c
-from edge_app.clinical.gcs import GCS_METRICS, NT, assessments, component, gcs_total
+from edge_app.clinical.gcs import GCS_METRICS, NT, component
+from edge_app.clinical.grouping import blood_pressure_pairs, gcs_groups
 from edge_app.clinical.nhs import normalise_nhs_number, valid_nhs_number
+from edge_app.model.devices import KnownDevice
+from edge_app.model.encounter import TIMES, EncounterRecord, Patient
+from edge_app.model.observation import Observation
 from firmware_bridge.metrics import METRICS, Metric, ValueKind
 
 IdFor = Callable[[str], str]
 Resource = dict[str, Any]
-TIME_NAMES = ("call", "mobile", "at_scene", "at_patient", "left_scene", "at_hospital", "handover", "clear")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -99,9 +104,9 @@ def _metric_code(metric: str) -> tuple[dict[str, Any], str | None]:
     return {"coding": codings, "text": display or metric}, c.CATEGORY.get(m)
 
 
-def _value(o: dict[str, Any]) -> dict[str, Any]:
+def _value(o: Observation) -> dict[str, Any]:
     """value[x] (or dataAbsentReason) of one stored observation, by its metric's kind."""
-    metric, value, what = o["metric"], o["value"], f"observation {o.get('id')} ({o['metric']})"
+    metric, value, what = o.metric, o.value, f"observation {o.id} ({o.metric})"
     if metric in GCS_METRICS or metric == Metric.GCS_TOTAL:
         score = component(GCS_METRICS.get(metric, "total"), value)
         return {"dataAbsentReason": c.NOT_TESTABLE} if score == NT else \
@@ -122,15 +127,22 @@ def _value(o: dict[str, Any]) -> dict[str, Any]:
     except ValueError:
         if isinstance(value, str):
             return {"valueString": value}
-        unit_text = {"unit": o["unit"]} if o.get("unit") else {}
+        unit_text = {"unit": o.unit} if o.unit else {}
         return {"valueQuantity": {"value": _number(value, what), **unit_text}}
     if info.kind is not ValueKind.NUMBER:
         return {"valueString": str(value)}
-    unit = o.get("unit")
+    unit = o.unit
     # A wrong unit is worse than no export: refuse rather than send mm[Hg] labelled kPa.
     if unit and unit != info.unit:
         raise ValueError(f"{what}: unit {unit!r} is not the canonical {info.unit!r}")
     return {"valueQuantity": _quantity(value, info.unit, what)}
+
+
+def _gcs_value(total: int | None) -> dict[str, Any]:
+    """A GCS panel's own value: its total, or why there is none (a component not testable)."""
+    if total is None:
+        return {"dataAbsentReason": c.NOT_TESTABLE}
+    return {"valueQuantity": _quantity(total, "{score}", "GCS total")}
 
 
 class _Builder:
@@ -146,141 +158,84 @@ class _Builder:
                              "request": {"method": "PUT", "url": f"{rtype}/{rid}"}})
 
     def observation(self, key: str, code: dict[str, Any], category: str | None,
-                    rows: list[dict[str, Any]]) -> Resource:
+                    rows: Sequence[Observation]) -> Resource:
         """The parts every Observation shares, taken from the row(s) it is made of."""
         first = rows[0]
         res: Resource = {"resourceType": "Observation", "id": self.ids(key), "status": "final"}
         if category:
             res["category"] = [{"coding": [_coding(c.OBS_CATEGORY, category, c.CATEGORY_DISPLAY[category])]}]
         res |= {"code": code, "subject": ref(self.pid), "encounter": ref(self.eid),
-                "effectiveDateTime": iso(min(r["received_at"] for r in rows))}
-        by = sorted({r["entered_by"] for r in rows if r.get("source") == "manual" and r.get("entered_by")})
+                "effectiveDateTime": iso(min(r.received_at for r in rows))}
+        by = sorted({r.entered_by for r in rows if r.source == "manual" and r.entered_by})
         if by:
             res["performer"] = [{"display": name} for name in by]
-        devices = {r.get("device") for r in rows}
-        if len(devices) == 1 and first.get("device"):
-            res["device"] = ref(self.device_ids[first["device"]])
+        devices = {r.device for r in rows}
+        if len(devices) == 1 and first.device:
+            res["device"] = ref(self.device_ids[first.device])
         notes = []
         for r in rows:
-            if r.get("device_time") is not None and r["device_time"] != r["received_at"]:
-                notes.append(f"{r['metric']}: device clock {iso(r['device_time'])}; "
-                             f"received {iso(r['received_at'])}")
-            if r.get("flags"):
-                notes.append(f"{r['metric']}: device flags {', '.join(map(str, r['flags']))}")
+            if r.device_time is not None and r.device_time != r.received_at:
+                notes.append(f"{r.metric}: device clock {iso(r.device_time)}; received {iso(r.received_at)}")
+            if r.flags:
+                notes.append(f"{r.metric}: device flags {', '.join(map(str, r.flags))}")
         if notes:
             res["note"] = [{"text": "; ".join(notes)}]
         return res
 
-    def single(self, o: dict[str, Any]) -> None:
-        code, category = _metric_code(o["metric"])
-        self.add(self.observation(f"observation:{o['id']}", code, category, [o]) | _value(o))
+    def single(self, o: Observation) -> None:
+        code, category = _metric_code(o.metric)
+        self.add(self.observation(f"observation:{o.id}", code, category, [o]) | _value(o))
 
-    def panel(self, key: str, panel_loinc: str, rows: list[dict[str, Any]], value: dict[str, Any]) -> None:
+    def panel(self, key: str, panel_loinc: str, rows: Sequence[Observation], value: dict[str, Any]) -> None:
         code = {"coding": [_coding(c.LOINC, panel_loinc, c.LOINC_DISPLAY[panel_loinc])],
                 "text": c.LOINC_DISPLAY[panel_loinc]}
         res = self.observation(key, code, "vital-signs", rows) | value
-        res["component"] = [{"code": _metric_code(r["metric"])[0]} | _value(r) for r in rows]
+        res["component"] = [{"code": _metric_code(r.metric)[0]} | _value(r) for r in rows]
         self.add(res)
 
 
-# One cuff frame is decoded into several readings received together; a clinician types systolic and
-# diastolic as two entries, seconds apart. Wider windows would pair readings from separate cycles.
-DEVICE_WINDOW_MS = 1_000
-MANUAL_WINDOW_MS = 120_000
-
-
-def taken_together(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Whether two readings belong to one measurement: same device (or both manual), same moment."""
-    if a.get("device") != b.get("device"):
-        return False
-    if a.get("device_time") is not None and a.get("device_time") == b.get("device_time"):
-        return True
-    window = DEVICE_WINDOW_MS if a.get("device") else MANUAL_WINDOW_MS
-    return abs(a["received_at"] - b["received_at"]) <= window
-
-
-Row = dict[str, Any]
-
-
-def blood_pressure_pairs(rows: list[Row]) -> tuple[list[list[Row]], list[Row]]:
-    """Systolic + diastolic (+ mean) taken together, oldest first, and the rows left over."""
-    ordered = sorted(rows, key=lambda r: (r["received_at"], r["id"]))
-    by_metric = {m: [r for r in ordered if r["metric"] == m]
-                 for m in ("bp_systolic", "bp_diastolic", "bp_mean")}
-    used: set[int] = set()
-    groups = []
-    for s in by_metric["bp_systolic"]:
-        d = next((r for r in by_metric["bp_diastolic"] if id(r) not in used and taken_together(s, r)), None)
-        if d is None:
-            continue
-        group = [s, d]
-        mean = next((r for r in by_metric["bp_mean"] if id(r) not in used and taken_together(s, r)), None)
-        if mean is not None:
-            group.append(mean)
-        used.update(id(r) for r in group)
-        groups.append(group)
-    return groups, [r for r in ordered if id(r) not in used]
-
-
-def _group_gcs(rows: list[Row]) -> tuple[list[tuple[list[Row], int | None]], list[Row]]:
-    """Complete GCS assessments (eye, verbal, motor, and a matching total) and the rows left over."""
-    used: set[int] = set()
-    groups = []
-    for found in assessments(rows):
-        by_metric = {r["metric"]: r for r in found}
-        if not all(m in by_metric for m in GCS_METRICS):
-            continue
-        parts = [by_metric[m] for m in GCS_METRICS]
-        total = gcs_total(*(p["value"] for p in parts))
-        recorded = by_metric.get("gcs_total")
-        # A recorded total that disagrees with its components is kept as its own Observation.
-        if recorded is not None and component("total", recorded["value"]) == (NT if total is None else total):
-            used.add(id(recorded))
-        used.update(id(by_metric[m]) for m in GCS_METRICS)
-        groups.append((parts, total))
-    return groups, [r for r in rows if id(r) not in used]
-
-
-def _patient(p: dict[str, Any], pid: str) -> Resource:
+def _patient(p: Patient, pid: str) -> Resource:
     res: Resource = {"resourceType": "Patient", "id": pid}
-    nhs = p.get("nhs_number")
+    nhs = p.nhs_number
     # Only a number that passes Modulus 11: a mistyped one would attach this record to someone else.
     if nhs and valid_nhs_number(nhs):
         res["identifier"] = [{"system": c.NHS_NUMBER, "value": normalise_nhs_number(nhs)}]
-    if p.get("name"):
-        res["name"] = [{"text": p["name"]}]
-    if p.get("sex") in c.GENDER:
-        res["gender"] = c.GENDER[p["sex"]]
-    if p.get("date_of_birth"):
-        res["birthDate"] = p["date_of_birth"]
+    if p.name:
+        res["name"] = [{"text": p.name}]
+    if p.sex in c.GENDER:
+        res["gender"] = c.GENDER[p.sex]
+    if p.date_of_birth:
+        res["birthDate"] = p.date_of_birth
     return res
 
 
-def _encounter(record: dict[str, Any], eid: str, pid: str) -> Resource:
-    times = record.get("times") or {}
+def _encounter(record: EncounterRecord, eid: str, pid: str) -> Resource:
+    times = record.times
     res: Resource = {"resourceType": "Encounter", "id": eid}
-    recorded = [(n, times[n]) for n in TIME_NAMES if times.get(n) is not None]
+    recorded = [(n, t) for n in TIMES if (t := getattr(times, n)) is not None]
     if recorded:
         # The ambulance milestones have no R4 element of their own; the narrative keeps them readable.
         items = "".join(f"<li>{escape(n.replace('_', ' '))}: {iso(t)}</li>" for n, t in recorded)
         div = f'<div xmlns="http://www.w3.org/1999/xhtml"><p>Ambulance times (UTC)</p><ul>{items}</ul></div>'
         res["text"] = {"status": "additional", "div": div}
-    if record.get("incident_ref"):
-        res["identifier"] = [{"type": {"text": "incident reference"}, "value": record["incident_ref"]}]
-    res |= {"status": c.ENCOUNTER_STATUS[record["status"]], "class": dict(c.ENCOUNTER_CLASS),
+    if record.incident_ref:
+        res["identifier"] = [{"type": {"text": "incident reference"}, "value": record.incident_ref}]
+    res |= {"status": c.ENCOUNTER_STATUS[record.status], "class": dict(c.ENCOUNTER_CLASS),
             "subject": ref(pid)}
-    start = recorded[0][1] if recorded else record["created_at"]
+    start = recorded[0][1] if recorded else record.created_at
     period = {"start": iso(start)}
-    end = times.get("clear") or times.get("handover")
-    if record["status"] != "open" and end is not None and end >= start:
+    end = times.clear or times.handover
+    if record.status != "open" and end is not None and end >= start:
         period["end"] = iso(end)
     res["period"] = period
-    if record.get("complaint"):
-        res["reasonCode"] = [{"text": record["complaint"]}]
+    if record.complaint:
+        res["reasonCode"] = [{"text": record.complaint}]
     return res
 
 
-def _device(name: str, info: dict[str, Any], protocol: str | None, did: str) -> Resource:
+def _device(name: str, known: KnownDevice | None, did: str) -> Resource:
+    # A device no longer configured still gets its Device resource, named only.
+    info = known.info if known else {}
     names = [{"name": name, "type": "user-friendly-name"}]
     if info.get("model"):
         names.append({"name": str(info["model"]), "type": "model-name"})
@@ -294,8 +249,8 @@ def _device(name: str, info: dict[str, Any], protocol: str | None, did: str) -> 
         res["serialNumber"] = str(info["serial"])
     if info.get("firmware"):
         res["version"] = [{"value": str(info["firmware"])}]
-    if protocol:
-        res["note"] = [{"text": f"protocol {protocol}"}]
+    if known and known.protocol:
+        res["note"] = [{"text": f"protocol {known.protocol}"}]
     return res
 
 
@@ -304,55 +259,55 @@ def _actor(by: str | None, entered_by: str | None) -> list[dict[str, Any]]:
     return [{"actor": {"display": who}}] if who else []
 
 
-def _treatments(b: _Builder, record: dict[str, Any]) -> None:
-    for m in sorted(record.get("medications_given") or [], key=lambda m: (m["time"], m["id"])):
-        what = f"medication {m['id']}"
-        unit = str(m.get("unit") or "")
-        dose: dict[str, Any] = {"value": _number(m["dose"], what)}
+def _treatments(b: _Builder, record: EncounterRecord) -> None:
+    for m in sorted(record.medications_given, key=lambda m: (m.time, m.id)):
+        what = f"medication {m.id}"
+        unit = str(m.unit or "")
+        dose: dict[str, Any] = {"value": _number(m.dose, what)}
         if unit:
             dose["unit"] = unit
         if unit in c.DOSE_UCUM:
             dose |= {"system": c.UCUM, "code": c.DOSE_UCUM[unit]}
         # R4 names the encounter link "context" here (R5 renamed it "encounter").
         res: Resource = {"resourceType": "MedicationAdministration",
-                         "id": b.ids(f"medication-administration:{m['id']}"), "status": "completed",
-                         "medicationCodeableConcept": {"text": m["drug"]}, "subject": ref(b.pid),
-                         "context": ref(b.eid), "effectiveDateTime": iso(m["time"])}
-        if performer := _actor(m.get("given_by"), m.get("entered_by")):
+                         "id": b.ids(f"medication-administration:{m.id}"), "status": "completed",
+                         "medicationCodeableConcept": {"text": m.drug}, "subject": ref(b.pid),
+                         "context": ref(b.eid), "effectiveDateTime": iso(m.time)}
+        if performer := _actor(m.given_by, m.entered_by):
             res["performer"] = performer
-        route = m.get("route")
+        route = m.route
         dosage: dict[str, Any] = {"text": " ".join(
-            x for x in (str(m["drug"]), f"{m['dose']:g}", unit, route or "") if x)}
+            x for x in (str(m.drug), f"{m.dose:g}", unit, route or "") if x)}
         if route:
             dosage["route"] = {"text": route}
         res["dosage"] = dosage | {"dose": dose}
         b.add(res)
-    for i in sorted(record.get("interventions") or [], key=lambda i: (i["time"], i["id"])):
-        res = {"resourceType": "Procedure", "id": b.ids(f"procedure:{i['id']}"), "status": "completed",
-               "code": {"text": i["what"]}, "subject": ref(b.pid), "encounter": ref(b.eid),
-               "performedDateTime": iso(i["time"])}
-        if performer := _actor(i.get("by"), i.get("entered_by")):
+    for i in sorted(record.interventions, key=lambda i: (i.time, i.id)):
+        res = {"resourceType": "Procedure", "id": b.ids(f"procedure:{i.id}"), "status": "completed",
+               "code": {"text": i.what}, "subject": ref(b.pid), "encounter": ref(b.eid),
+               "performedDateTime": iso(i.time)}
+        if performer := _actor(i.by, i.entered_by):
             res["performer"] = performer
         b.add(res)
 
 
-def _history(b: _Builder, patient: dict[str, Any]) -> None:
+def _history(b: _Builder, patient: Patient) -> None:
     # Index-based keys: an allergy's text must not reach an id, even hashed.
-    for n, allergy in enumerate(patient.get("allergies") or []):
+    for n, allergy in enumerate(patient.allergies):
         b.add({"resourceType": "AllergyIntolerance", "id": b.ids(f"allergy:{n}"),
                "clinicalStatus": {"coding": [_coding(c.ALLERGY_CLINICAL, "active", "Active")]},
                # Reported to the crew, not confirmed by a test: "unconfirmed".
                "verificationStatus": {"coding": [
                    _coding(c.ALLERGY_VERIFICATION, "unconfirmed", "Unconfirmed")]},
                "code": {"text": allergy}, "patient": ref(b.pid), "encounter": ref(b.eid)})
-    for n, drug in enumerate(patient.get("medications") or []):
+    for n, drug in enumerate(patient.medications):
         b.add({"resourceType": "MedicationStatement", "id": b.ids(f"medication-statement:{n}"),
                "status": "active",
                "medicationCodeableConcept": {"text": drug}, "subject": ref(b.pid), "context": ref(b.eid)})
 
 
-def encounter_bundle(record: dict[str, Any], observations: list[dict[str, Any]],
-                     devices: list[dict[str, Any]], *, now_ms: int, id_for: IdFor,
+def encounter_bundle(record: EncounterRecord, observations: Sequence[Observation],
+                     devices: Sequence[KnownDevice], *, now_ms: int, id_for: IdFor,
                      panels: bool = True) -> dict[str, Any]:
     """The encounter as a FHIR R4 transaction Bundle; the same input always gives the same output.
 
@@ -361,42 +316,36 @@ def encounter_bundle(record: dict[str, Any], observations: list[dict[str, Any]],
     the record sent at handover must then carry the very same Observations (same ids), not panels too."""
     ids = _Ids(id_for)
     bundle_id, pid, eid = ids("bundle"), ids("patient"), ids("encounter")
-    patient = record.get("patient") or {}
-    rows = sorted(observations, key=lambda o: (o["received_at"], o["id"]))
-    known = {d["name"]: d for d in devices}
-    used = sorted({o["device"] for o in rows if o.get("device")})
+    patient = record.patient
+    rows = sorted(observations, key=lambda o: (o.received_at, o.id))
+    known = {d.name: d for d in devices}
+    used = sorted({o.device for o in rows if o.device})
     device_ids = {name: ids(f"device:{name}") for name in used}
     b = _Builder(ids, pid, eid, device_ids)
     b.add(_patient(patient, pid))
     b.add(_encounter(record, eid, pid))
     for name in used:
-        d = known.get(name, {})
-        b.add(_device(name, d.get("info") or {}, d.get("protocol"), device_ids[name]))
-    if patient.get("estimated_age") is not None and not patient.get("date_of_birth"):
+        b.add(_device(name, known.get(name), device_ids[name]))
+    if patient.estimated_age is not None and not patient.date_of_birth:
         # LOINC 30525-0 "Age" with UCUM "a" (year): an estimate is still worth sending; the note says so.
         b.add({"resourceType": "Observation", "id": ids("estimated-age"), "status": "final",
                "code": {"coding": [_coding(c.LOINC, "30525-0", "Age")], "text": "estimated age"},
-               "subject": ref(pid), "encounter": ref(eid), "effectiveDateTime": iso(record["created_at"]),
-               "valueQuantity": {"value": _number(patient["estimated_age"], "estimated age"), "unit": "years",
+               "subject": ref(pid), "encounter": ref(eid), "effectiveDateTime": iso(record.created_at),
+               "valueQuantity": {"value": _number(patient.estimated_age, "estimated age"), "unit": "years",
                                  "system": c.UCUM, "code": "a"},
                "note": [{"text": "estimated by the crew; date of birth not known"}]})
-    bp_groups, rest = blood_pressure_pairs(rows) if panels else ([], rows)
-    gcs_groups, rest = _group_gcs(rest) if panels else ([], rest)
-    # One time-ordered stream: panels sort by their first reading, like the readings they replace.
-    items: list[tuple[int, int, str, Any]] = [(g[0]["received_at"], g[0]["id"], "bp", g) for g in bp_groups]
-    items += [(min(r["received_at"] for r in parts), parts[0]["id"], "gcs", (parts, total))
-              for parts, total in gcs_groups]
-    items += [(o["received_at"], o["id"], "single", o) for o in rest]
-    for _, _, kind, payload in sorted(items, key=lambda i: (i[0], i[1])):
-        if kind == "bp":
-            b.panel(f"bp-panel:{payload[0]['id']}", c.BP_PANEL, payload, {})
-        elif kind == "gcs":
-            parts, total = payload
-            value = {"dataAbsentReason": c.NOT_TESTABLE} if total is None else \
-                {"valueQuantity": _quantity(total, "{score}", "GCS total")}
-            b.panel(f"gcs-panel:{parts[0]['id']}", c.GCS_TOTAL_LOINC, parts, value)
-        else:
-            b.single(payload)
+    bp, rest = blood_pressure_pairs(rows) if panels else ([], rows)
+    gcs, rest = gcs_groups(rest) if panels else ([], rest)
+    # One time-ordered stream: panels sort by their first reading, like the readings they replace. Each
+    # item is (time, id, how to add it); the sort is stable and by time and id only, never the callable.
+    items: list[tuple[int, int, Callable[[], None]]] = [
+        (g[0].received_at, g[0].id, partial(b.panel, f"bp-panel:{g[0].id}", c.BP_PANEL, g, {})) for g in bp]
+    items += [(min(r.received_at for r in parts), parts[0].id,
+               partial(b.panel, f"gcs-panel:{parts[0].id}", c.GCS_TOTAL_LOINC, parts, _gcs_value(total)))
+              for parts, total in gcs]
+    items += [(o.received_at, o.id, partial(b.single, o)) for o in rest]
+    for _, _, add in sorted(items, key=lambda i: (i[0], i[1])):
+        add()
     _history(b, patient)
     _treatments(b, record)
     return {"resourceType": "Bundle", "id": bundle_id,

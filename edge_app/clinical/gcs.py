@@ -7,9 +7,11 @@ since a sum that silently treats NT as 1 (or drops it) under-calls or over-calls
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Literal
+
+from edge_app.model.observation import Observation
 
 NT: Literal["NT"] = "NT"
 Score = int | Literal["NT"]
@@ -100,19 +102,17 @@ def describe(eye: object, verbal: object, motor: object) -> str:
 # two minutes covers one assessment being keyed in, and is shorter than any sensible repeat interval.
 ASSESSMENT_WINDOW_MS = 120_000
 GCS_METRICS = {"gcs_eye": "eye", "gcs_verbal": "verbal", "gcs_motor": "motor"}
+# What an assessment is made of: the three components and, when one was entered, a recorded total.
+GCS_ROWS = (*GCS_METRICS, "gcs_total")
 
 
-Row = TypeVar("Row", bound=Mapping[str, Any])
-
-
-def assessments(rows: Iterable[Row]) -> list[list[Row]]:
+def assessments(rows: Iterable[Observation]) -> list[list[Observation]]:
     """Group stored gcs_* observations into assessments: within 2 min of the first, no component twice."""
-    groups: list[list[Row]] = []
-    current: list[Row] = []
-    for r in sorted((r for r in rows if r["metric"] in (*GCS_METRICS, "gcs_total")),
-                    key=lambda r: (r["received_at"], r["id"])):
-        if current and (r["metric"] in {c["metric"] for c in current}
-                        or r["received_at"] - current[0]["received_at"] > ASSESSMENT_WINDOW_MS):
+    groups: list[list[Observation]] = []
+    current: list[Observation] = []
+    for r in sorted((r for r in rows if r.metric in GCS_ROWS), key=lambda r: (r.received_at, r.id)):
+        if current and (r.metric in {c.metric for c in current}
+                        or r.received_at - current[0].received_at > ASSESSMENT_WINDOW_MS):
             groups.append(current)
             current = []
         current.append(r)

@@ -1,6 +1,6 @@
 """Handover text: ATMIST to read aloud at the hospital, and a fuller written summary.
 
-Pure: the record, latest values, NEWS2 and observations in; plain text out. ``now_ms`` is passed in
+Pure: the typed record, latest values, NEWS2 and observations in; plain text out. ``now_ms`` is passed in
 (no clock reads) so "4 min ago" and ages are reproducible. Times print as HH:MM UTC, because the box
 stores UTC and a clock change must not make a handover ambiguous; a time on another day than
 ``now_ms`` also shows its date. Anything missing says "not recorded" instead of vanishing: a gap
@@ -12,16 +12,21 @@ pre-alert and handover structure NICE recommends for major trauma (NG39, as taug
 """
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TypeVar
 
-from edge_app.clinical.fhir import blood_pressure_pairs
+import msgspec
+
+from edge_app.clinical.assess import completed_years
+from edge_app.clinical.current import in_order, later
 from edge_app.clinical.fhir_codes import ACVPU_CODES
-from edge_app.clinical.gcs import GCS_METRICS, LETTERS, assessments, describe
+from edge_app.clinical.gcs import GCS_METRICS, GCS_ROWS, LETTERS, assessments, describe
+from edge_app.clinical.grouping import blood_pressure_pairs
 from edge_app.clinical.nhs import format_nhs_number, valid_nhs_number
-from edge_app.store.queries import newest
+from edge_app.model.encounter import EncounterRecord, Intervention, MedicationGiven, Note, Patient
+from edge_app.model.news2 import News2
+from edge_app.model.observation import Observation, Value
 
 NR = "not recorded"
 TIME_LABELS = (("call", "call"), ("mobile", "mobile"), ("at_scene", "at scene"), ("at_patient", "at patient"),
@@ -44,26 +49,10 @@ NEWS2_LABELS = {"resp_rate": "RR", "spo2": "SpO2", "oxygen_supplement": "air/oxy
                 "bp_systolic": "systolic BP", "pulse": "pulse", "consciousness": "ACVPU",
                 "temperature": "temperature"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def in_order(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One metric's rows as they happened: device readings in the order they were stored (id), manual
-    entries by their stated time, the two merged by time (as api.handover.news2_trend replays them).
-    Not by received_at alone: the box's wall clock can step back while a monitor sends."""
-    rows = list(rows)
-    devices = sorted((r for r in rows if r["source"] == "device"), key=lambda r: r["id"])
-    manual = sorted((r for r in rows if r["source"] != "device"), key=lambda r: (r["received_at"], r["id"]))
-    return list(heapq.merge(devices, manual, key=lambda r: r["received_at"]))
-
-
-def later(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """The newer of two rows of a metric as Reader.latest_values ranks them (store.queries.newest)."""
-    if a["source"] == "device" and b["source"] == "device":
-        return a if a["id"] > b["id"] else b
-    if a["source"] != "device" and b["source"] != "device":
-        return a if (a["received_at"], a["id"]) > (b["received_at"], b["id"]) else b
-    device, manual = (a, b) if a["source"] == "device" else (b, a)
-    return newest(device, manual) or a
+# Each metric's current observation, as the store's latest values pick it (current.newest).
+Latest = Mapping[str, Observation]
+# The record's timed lists, each told in the order it happened.
+Entry = TypeVar("Entry", MedicationGiven, Intervention, Note)
 
 
 def _dt(ms: int) -> datetime:
@@ -90,16 +79,16 @@ def ago(ms: int, now_ms: int) -> str:
     return f"{minutes} min ago" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min ago"
 
 
-def num(x: Any) -> str:
+def num(x: Value) -> str:
     """A value as spoken: 104, 39.2, 0.55 (no trailing ".0")."""
     if isinstance(x, bool) or not isinstance(x, int | float):
         return str(x)
     return str(int(x)) if float(x).is_integer() else f"{round(float(x), 2):g}"
 
 
-def age_text(patient: dict[str, Any], now_ms: int) -> str:
+def age_text(patient: Patient, now_ms: int) -> str:
     """Age from date of birth at now ("67", "14 months", "9 days"), else "~60 (estimated)"."""
-    dob_text = patient.get("date_of_birth")
+    dob_text = patient.date_of_birth
     if dob_text:
         try:
             dob = date.fromisoformat(dob_text)
@@ -108,21 +97,21 @@ def age_text(patient: dict[str, Any], now_ms: int) -> str:
         today = _dt(now_ms).date()
         if dob > today:
             return "not recorded (date of birth is in the future)"
-        years = today.year - dob.year - ((today.month, today.day) < (dob.month, dob.day))
+        years = completed_years(dob, today)
         if years >= 2:
             return str(years)
         months = (today.year - dob.year) * 12 + today.month - dob.month - (today.day < dob.day)
         return f"{months} months" if months >= 1 else f"{(today - dob).days} days"
-    if patient.get("estimated_age") is not None:
-        return f"~{num(patient['estimated_age'])} (estimated)"
+    if patient.estimated_age is not None:
+        return f"~{num(patient.estimated_age)} (estimated)"
     return NR
 
 
-def _sex(patient: dict[str, Any]) -> str:
-    return patient.get("sex") or f"sex {NR}"
+def _sex(patient: Patient) -> str:
+    return patient.sex or f"sex {NR}"
 
 
-def _value(metric: str, value: Any, short: bool = False) -> str:
+def _value(metric: str, value: Value, short: bool = False) -> str:
     if metric == "consciousness":
         letter = str(value).upper()
         return letter if short or letter not in ACVPU_CODES else ACVPU_CODES[letter][2]
@@ -131,12 +120,12 @@ def _value(metric: str, value: Any, short: bool = False) -> str:
     return num(value)
 
 
-def _gcs_at(observations: Iterable[dict[str, Any]]) -> list[tuple[int, str, bool]]:
+def _gcs_at(observations: Iterable[Observation]) -> list[tuple[int, str, bool]]:
     """Every GCS assessment, oldest first: (time of its last entry, text, complete)."""
     out = []
     for found in assessments(observations):
-        values = {r["metric"]: r["value"] for r in found}
-        at = max(r["received_at"] for r in found)
+        values = {r.metric: r.value for r in found}
+        at = max(r.received_at for r in found)
         parts = [values.get(m) for m in GCS_METRICS]
         if all(p is not None for p in parts):
             try:
@@ -151,7 +140,7 @@ def _gcs_at(observations: Iterable[dict[str, Any]]) -> list[tuple[int, str, bool
     return out
 
 
-def _gcs_sign(observations: list[dict[str, Any]], now_ms: int) -> str:
+def _gcs_sign(observations: Sequence[Observation], now_ms: int) -> str:
     found = _gcs_at(observations)
     complete = [g for g in found if g[2]]
     if not found:
@@ -166,18 +155,18 @@ def _gcs_sign(observations: list[dict[str, Any]], now_ms: int) -> str:
     return line
 
 
-def _news2_line(news2: dict[str, Any] | None, trend: list[tuple[int, int]], now_ms: int) -> str:
+def _news2_line(news2: News2 | None, trend: Sequence[tuple[int, int]], now_ms: int) -> str:
     if news2 is None:
         return "NEWS2 not available"
-    scale = " (SpO2 scale 2)" if news2.get("scale") == 2 else ""
-    total = news2.get("total")
-    if total is None and news2.get("warning"):
-        # e.g. under 16: the API gives no number on purpose; say why rather than "incomplete".
-        return f"NEWS2 not scored: {news2['warning']}"
+    scale = " (SpO2 scale 2)" if news2.scale == 2 else ""
+    total = news2.total
+    if total is None and news2.warning:
+        # e.g. under 16: assess.news2_of gives no number on purpose; say why rather than "incomplete".
+        return f"NEWS2 not scored: {news2.warning}"
     if total is None:
-        missing = ", ".join(NEWS2_LABELS.get(m, m) for m in news2.get("missing") or [])
+        missing = ", ".join(NEWS2_LABELS.get(m, m) for m in news2.missing)
         return f"NEWS2 incomplete{scale}: {missing or 'parameters'} {NR}"
-    text = f"NEWS2 {total} {news2.get('risk') or ''}".rstrip() + scale
+    text = f"NEWS2 {total} {news2.risk or ''}".rstrip() + scale
     points = sorted((t, s) for t, s in trend if s is not None)
     if points:
         (t0, s0), totals = points[0], [s for _, s in points]
@@ -190,31 +179,29 @@ def _news2_line(news2: dict[str, Any] | None, trend: list[tuple[int, int]], now_
     return text
 
 
-def _bp_sign(latest: dict[str, dict[str, Any]], observations: list[dict[str, Any]], label: str, unit: str,
-             now_ms: int) -> str:
+def _bp_sign(latest: Latest, observations: Sequence[Observation], label: str, unit: str, now_ms: int) -> str:
     # Only a systolic and diastolic taken together make "120/80"; the latest of each may not be. The
     # latest pair is the one whose systolic ranks newest (device readings by sequence: see in_order).
-    pairs, _ = blood_pressure_pairs([o for o in observations
-                                     if o["metric"] in ("bp_systolic", "bp_diastolic")])
+    pairs, _ = blood_pressure_pairs([o for o in observations if o.metric in ("bp_systolic", "bp_diastolic")])
     pair = None
     for p in pairs:
         if pair is None or later(p[0], pair[0]) is p[0]:
             pair = p
     sys_ = latest.get("bp_systolic")
-    if pair and (sys_ is None or sys_["id"] == pair[0]["id"] or later(sys_, pair[0]) is pair[0]):
-        reading = f"{num(pair[0]['value'])}/{num(pair[1]['value'])}"
-        return f"{label} {reading}{unit} ({ago(pair[0]['received_at'], now_ms)})"
+    if pair and (sys_ is None or sys_.id == pair[0].id or later(sys_, pair[0]) is pair[0]):
+        reading = f"{num(pair[0].value)}/{num(pair[1].value)}"
+        return f"{label} {reading}{unit} ({ago(pair[0].received_at, now_ms)})"
     if sys_ is None:
         return f"{label} {NR}"
-    line = f"{label} {num(sys_['value'])} systolic{unit} ({ago(sys_['received_at'], now_ms)}; diastolic {NR}"
+    line = f"{label} {num(sys_.value)} systolic{unit} ({ago(sys_.received_at, now_ms)}; diastolic {NR}"
     if pair:
-        reading = f"{num(pair[0]['value'])}/{num(pair[1]['value'])}"
-        line += f"; last full {reading} at {hhmm(pair[0]['received_at'], now_ms)}"
+        reading = f"{num(pair[0].value)}/{num(pair[1].value)}"
+        line += f"; last full {reading} at {hhmm(pair[0].received_at, now_ms)}"
     return line + ")"
 
 
-def _sign(metric: str, label: str, unit: str, latest: dict[str, dict[str, Any]],
-          observations: list[dict[str, Any]], now_ms: int) -> str:
+def _sign(metric: str, label: str, unit: str, latest: Latest, observations: Sequence[Observation],
+          now_ms: int) -> str:
     if metric == "pulse":
         metric, label = ("heart_rate", "HR") if "heart_rate" in latest else ("pulse_rate", "Pulse")
     if metric == "bp":
@@ -222,40 +209,39 @@ def _sign(metric: str, label: str, unit: str, latest: dict[str, dict[str, Any]],
     row = latest.get(metric)
     if row is None:
         return f"{label} {NR}"
-    text = f"{label} {_value(metric, row['value'])}{unit}"
+    text = f"{label} {_value(metric, row.value)}{unit}"
     if metric == "spo2":
         o2 = latest.get("oxygen_supplement")
-        text += f" {_value('oxygen_supplement', o2['value'])}" if o2 else f" (air/oxygen {NR})"
-    return f"{text} ({ago(row['received_at'], now_ms)})"
+        text += f" {_value('oxygen_supplement', o2.value)}" if o2 else f" (air/oxygen {NR})"
+    return f"{text} ({ago(row.received_at, now_ms)})"
 
 
-def _medication(m: dict[str, Any], now_ms: int) -> str:
-    who = f" (by {m['given_by']})" if m.get("given_by") else ""
-    return f"{m['drug']} {num(m['dose'])} {m['unit']} {m['route']} at {hhmm(m['time'], now_ms)}{who}"
+def _medication(m: MedicationGiven, now_ms: int) -> str:
+    who = f" (by {m.given_by})" if m.given_by else ""
+    return f"{m.drug} {num(m.dose)} {m.unit} {m.route} at {hhmm(m.time, now_ms)}{who}"
 
 
-def _intervention(i: dict[str, Any], now_ms: int) -> str:
-    who = f" (by {i['by']})" if i.get("by") else ""
-    return f"{i['what']} at {hhmm(i['time'], now_ms)}{who}"
+def _intervention(i: Intervention, now_ms: int) -> str:
+    who = f" (by {i.by})" if i.by else ""
+    return f"{i.what} at {hhmm(i.time, now_ms)}{who}"
 
 
-def _by_time(items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    return sorted(items or [], key=lambda x: (x["time"], x["id"]))
+def _by_time(items: Sequence[Entry]) -> list[Entry]:
+    return sorted(items, key=lambda x: (x.time, x.id))
 
 
-def atmist(record: dict[str, Any], latest: dict[str, dict[str, Any]], news2: dict[str, Any] | None,
-           news2_trend: list[tuple[int, int]], observations: list[dict[str, Any]], *, now_ms: int) -> str:
+def atmist(record: EncounterRecord, latest: Latest, news2: News2 | None, news2_trend: Sequence[tuple[int, int]],
+           observations: Sequence[Observation], *, now_ms: int) -> str:
     """ATMIST as a paramedic reads it aloud; news2_trend is (time_ms, total) pairs."""
-    patient = record.get("patient") or {}
-    times = record.get("times") or {}
+    patient, times = record.patient, record.times
     lines = [f"A  Age {age_text(patient, now_ms)}, {_sex(patient)}"]
     # Call and at-patient are always said (the two a receiving team asks for); the rest when recorded.
-    key_times = [f"{'time of call' if name == 'call' else label} {hhmm(times.get(name), now_ms)}"
+    key_times = [f"{'time of call' if name == 'call' else label} {hhmm(getattr(times, name), now_ms)}"
                  for name, label in TIME_LABELS
-                 if name in ("call", "at_patient") or times.get(name) is not None]
+                 if name in ("call", "at_patient") or getattr(times, name) is not None]
     lines.append("T  " + "; ".join(key_times))
-    lines.append(f"M  Mechanism/complaint: {record.get('complaint') or NR}")
-    lines.append(f"I  Injuries: {record.get('injuries') or 'none recorded'}")
+    lines.append(f"M  Mechanism/complaint: {record.complaint or NR}")
+    lines.append(f"I  Injuries: {record.injuries or 'none recorded'}")
     signs = [_sign(m, label, unit, latest, observations, now_ms) for m, label, unit in SIGNS]
     signs += [_sign(m, label, unit, latest, observations, now_ms)
               for m, label, unit in OPTIONAL if m in latest]
@@ -263,23 +249,23 @@ def atmist(record: dict[str, Any], latest: dict[str, dict[str, Any]], news2: dic
     signs.append(_news2_line(news2, news2_trend, now_ms))
     lines.append("S  " + "\n   ".join(signs))
     # Drugs and interventions in the order they happened, as the story is told.
-    given = [(m["time"], 0, m["id"], _medication(m, now_ms)) for m in record.get("medications_given") or []]
-    given += [(i["time"], 1, i["id"], _intervention(i, now_ms)) for i in record.get("interventions") or []]
+    given = [(m.time, 0, m.id, _medication(m, now_ms)) for m in record.medications_given]
+    given += [(i.time, 1, i.id, _intervention(i, now_ms)) for i in record.interventions]
     treatment = [text for *_, text in sorted(given)]
     lines.append("T  " + ("\n   ".join(treatment) if treatment
                           else "no medications or interventions recorded"))
     return "\n".join(lines) + "\n"
 
 
-def _trend_rows(observations: list[dict[str, Any]], now_ms: int) -> list[str]:
-    by_metric: dict[str, list[dict[str, Any]]] = {}
+def _trend_rows(observations: Sequence[Observation], now_ms: int) -> list[str]:
+    by_metric: dict[str, list[Observation]] = {}
     for o in observations:
-        if o["metric"] not in (*GCS_METRICS, "gcs_total"):
-            by_metric.setdefault(o["metric"], []).append(o)
+        if o.metric not in GCS_ROWS:
+            by_metric.setdefault(o.metric, []).append(o)
     rows = {metric: in_order(seen) for metric, seen in by_metric.items()}
     known = [m for m, _, _ in TABLE]
     order = [(m, label, unit) for m, label, unit in TABLE if m in rows]
-    order += [(m, m, rows[m][0].get("unit") or "") for m in sorted(rows) if m not in known]
+    order += [(m, m, rows[m][0].unit or "") for m in sorted(rows) if m not in known]
     out = [f"  {'':<8}{'unit':<7}{'n':>4}  {'first':<18}{'min':>7}{'max':>7}  latest"]
     for metric, label, unit in order:
         seen = rows[metric]
@@ -289,59 +275,58 @@ def _trend_rows(observations: list[dict[str, Any]], now_ms: int) -> list[str]:
         last = seen[0]
         for o in seen[1:]:
             last = later(o, last)
-        numbers = [o["value"] for o in seen
-                   if isinstance(o["value"], int | float) and not isinstance(o["value"], bool)]
+        numbers = [o.value for o in seen if isinstance(o.value, int | float) and not isinstance(o.value, bool)]
         low, high = (num(min(numbers)), num(max(numbers))) if len(numbers) == len(seen) else ("-", "-")
-        at = f"{_value(metric, first['value'], True)} @ {hhmm(first['received_at'], now_ms)[:-4]}"
+        at = f"{_value(metric, first.value, True)} @ {hhmm(first.received_at, now_ms)[:-4]}"
         out.append(f"  {label:<8}{unit:<7}{len(seen):>4}  {at:<18}{low:>7}{high:>7}  "
-                   f"{_value(metric, last['value'], True)} @ {hhmm(last['received_at'], now_ms)[:-4]}")
+                   f"{_value(metric, last.value, True)} @ {hhmm(last.received_at, now_ms)[:-4]}")
     return out if order else [f"  none {NR}"]
 
 
-def summary(record: dict[str, Any], latest: dict[str, dict[str, Any]], news2: dict[str, Any] | None,
-            news2_trend: list[tuple[int, int]], observations: list[dict[str, Any]], *, now_ms: int) -> str:
+def summary(record: EncounterRecord, latest: Latest, news2: News2 | None, news2_trend: Sequence[tuple[int, int]],
+            observations: Sequence[Observation], *, now_ms: int) -> str:
     """The written handover: patient, all times, NEWS2 and its trend, observation trends, treatment, notes."""
-    p = record.get("patient") or {}
-    times = record.get("times") or {}
-    nhs = p.get("nhs_number")
+    p, times = record.patient, record.times
+    nhs = p.nhs_number
     nhs_text = (NR if not nhs else format_nhs_number(nhs) if valid_nhs_number(nhs)
                 else f"{nhs} (fails the check digit)")
-    status = str(record.get("status", NR)).replace("_", " ")
-    out = [f"HANDOVER SUMMARY  incident {record.get('incident_ref') or NR}  status {status}",
+    status = record.status.replace("_", " ")
+    out = [f"HANDOVER SUMMARY  incident {record.incident_ref or NR}  status {status}",
            f"Generated {hhmm(now_ms, now_ms)}; all times UTC", "",
            "PATIENT",
-           f"  Name: {p.get('name') or NR}",
-           f"  Date of birth: {p.get('date_of_birth') or NR}; age {age_text(p, now_ms)}",
-           f"  Sex: {p.get('sex') or NR}",
+           f"  Name: {p.name or NR}",
+           f"  Date of birth: {p.date_of_birth or NR}; age {age_text(p, now_ms)}",
+           f"  Sex: {p.sex or NR}",
            f"  NHS number: {nhs_text}",
-           f"  Allergies: {', '.join(p.get('allergies') or []) or 'none recorded'}",
-           f"  Regular medications: {', '.join(p.get('medications') or []) or 'none recorded'}",
-           f"  History: {p.get('history') or NR}", "", "TIMES"]
-    out += [f"  {label.capitalize() + ':':<13}{hhmm(times.get(name), now_ms)}" for name, label in TIME_LABELS]
-    out += ["", "PRESENTATION", f"  Complaint: {record.get('complaint') or NR}",
-            f"  Injuries: {record.get('injuries') or 'none recorded'}", "", "NEWS2",
+           f"  Allergies: {', '.join(p.allergies) or 'none recorded'}",
+           f"  Regular medications: {', '.join(p.medications) or 'none recorded'}",
+           f"  History: {p.history or NR}", "", "TIMES"]
+    out += [f"  {label.capitalize() + ':':<13}{hhmm(getattr(times, name), now_ms)}" for name, label in TIME_LABELS]
+    out += ["", "PRESENTATION", f"  Complaint: {record.complaint or NR}",
+            f"  Injuries: {record.injuries or 'none recorded'}", "", "NEWS2",
             f"  {_news2_line(news2, news2_trend, now_ms)}"]
     if news2 is not None:
-        params = news2.get("parameters") or {}
+        # In the parameters' field order: the order NEWS2 charts them (and the API shows them).
+        params = msgspec.structs.asdict(news2.parameters)
         scored = ", ".join(f"{NEWS2_LABELS.get(k, k)} {v if v is not None else '-'}"
                            for k, v in params.items())
         out.append(f"  Parameter scores: {scored or NR}")
-        if news2.get("response"):
-            out.append(f"  Response: {news2['response']}")
+        if news2.response:
+            out.append(f"  Response: {news2.response}")
     trend = sorted((t, s) for t, s in news2_trend if s is not None)
     out.append("  Trend: " + ("; ".join(f"{s} at {hhmm(t, now_ms)}" for t, s in trend) if trend else NR))
     out += ["", "OBSERVATIONS (first, min, max, latest; times UTC)", *_trend_rows(observations, now_ms)]
     gcs = _gcs_at(observations)
     out += ["", "GCS", *([f"  {hhmm(t, now_ms)}  {text}" for t, text, _ in gcs] or [f"  {NR}"])]
-    meds = _by_time(record.get("medications_given"))
+    meds = _by_time(record.medications_given)
     out += ["", "MEDICATIONS GIVEN",
-            *([f"  {_medication(m, now_ms)}; entered by {m.get('entered_by') or NR}" for m in meds]
+            *([f"  {_medication(m, now_ms)}; entered by {m.entered_by or NR}" for m in meds]
               or ["  none recorded"])]
-    acts = _by_time(record.get("interventions"))
+    acts = _by_time(record.interventions)
     out += ["", "INTERVENTIONS",
-            *([f"  {_intervention(i, now_ms)}; entered by {i.get('entered_by') or NR}" for i in acts]
+            *([f"  {_intervention(i, now_ms)}; entered by {i.entered_by or NR}" for i in acts]
               or ["  none recorded"])]
-    notes = _by_time(record.get("notes"))
-    out += ["", "NOTES", *([f"  {hhmm(n['time'], now_ms)}  {n['text']} ({n.get('entered_by') or NR})"
+    notes = _by_time(record.notes)
+    out += ["", "NOTES", *([f"  {hhmm(n.time, now_ms)}  {n.text} ({n.entered_by or NR})"
                             for n in notes] or ["  none recorded"])]
     return "\n".join(out) + "\n"

@@ -6,18 +6,27 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import asdict
+
+import msgspec
 
 from firmware_bridge.codecs import Codec, codec_for
 from firmware_bridge.driver import Driver, DriverStatus
+from firmware_bridge.protocols import spec_for
 from firmware_bridge.reading import Reading
 from firmware_bridge.transports.base import Transport
 from firmware_bridge.transports.serial import SerialTransport
+from firmware_bridge.transports.tcp import TcpConnectTransport, TcpListenTransport
 
+from edge_app.clock import now_ms
 from edge_app.config import DeviceConfig
-from edge_app.daemon.hub import Hub
 from edge_app.errors import StoreError
-from edge_app.store.records import NewObservation, insert_device_observations, set_device_info
+from edge_app.model.devices import Device, LatestValue
+from edge_app.model.events import DeviceChanged, LiveReading
+from edge_app.model.observation import NewObservation
+from edge_app.services.hub import Hub
+from edge_app.store.devices import set_device_info
+from edge_app.store.observations import insert_device_observations
 from edge_app.store.writer import Writer
 
 _LOGGER = logging.getLogger(__name__)
@@ -26,10 +35,6 @@ _LOGGER = logging.getLogger(__name__)
 # About 4 hours of a 3-reading/s monitor: enough to ride out a full disk until a technician comes.
 UNSTORED_MAX = 50_000
 RETRY_BATCH = 5_000
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 # A wall clock that moves this much more or less than the monotonic clock between two readings was stepped.
@@ -61,31 +66,18 @@ class WallClockWatch:
         return step
 
 
-# Bluetooth SIG services and the characteristics each profile's codec reads.
-BLE_PROFILES = {
-    "gatt-heart-rate": ("180d", ["2a37"]),
-    "gatt-plx": ("1822", ["2a5e", "2a5f"]),
-    "gatt-blood-pressure": ("1810", ["2a35"]),
-    "gatt-temperature": ("1809", ["2a1c"]),
-    "gatt-glucose": ("1808", ["2a18", "2a52"]),
-}
-
-
 def make_transport(cfg: DeviceConfig) -> Transport:
-    """Serial (any pyserial URL); for HL7 tcp://HOST:PORT out or listen in; for gatt-* Bluetooth LE by bleak."""
-    if cfg.protocol in BLE_PROFILES:
+    """Serial (any pyserial URL); tcp://HOST:PORT out or listen in where the protocol takes TCP; BLE by bleak."""
+    spec = spec_for(cfg.protocol)
+    if spec.ble is not None:
+        # lazy: bleak and dbus-fast cost start-up time, and only a BLE device needs them.
         from firmware_bridge.transports.ble import BleTransport
 
-        service, characteristics = BLE_PROFILES[cfg.protocol]
-        return BleTransport(cfg.address, service, characteristics)
+        return BleTransport(cfg.address, f"{spec.ble.service:04x}", [f"{c:04x}" for c in spec.ble.characteristics])
     if cfg.listen is not None:
-        from firmware_bridge.transports.tcp import TcpListenTransport
-
         return TcpListenTransport(*cfg.listen)
     port = cfg.port or ""
     if port.startswith("tcp://"):
-        from firmware_bridge.transports.tcp import TcpConnectTransport
-
         host, _, num = port.removeprefix("tcp://").rstrip("/").rpartition(":")
         return TcpConnectTransport(host.strip("[]"), int(num))
     return SerialTransport(port, baudrate=cfg.baudrate)
@@ -103,14 +95,14 @@ class DeviceSupervisor:
         self.writer = writer
         self.hub = hub
         self.on_change = on_change
-        self.latest: dict[str, dict[str, Any]] = {}
+        self.latest: dict[str, LatestValue] = {}
         self.status: DriverStatus | None = None
         self.received = 0
         self.committed = 0
         self.store_failures = 0
         self.last_store_error: str | None = None
         self._task: asyncio.Task[None] | None = None
-        self._published: dict[str, Any] = {}
+        self._published: Device | None = None  # the last snapshot told to the stream, latest values aside
         self._unstored: deque[NewObservation] = deque(maxlen=UNSTORED_MAX)
         self.dropped = 0
         self.driver = Driver(cfg.name, make_transport(cfg), self._new_codec(), on_readings=self._on_readings,
@@ -118,15 +110,8 @@ class DeviceSupervisor:
 
     def _new_codec(self) -> Codec:
         """A codec for a fresh connection; the clock is read here, at connect time, never by the codec."""
-        cfg = self.cfg
-        options: dict[str, Any] = {}
-        if cfg.protocol in BLE_PROFILES:
-            options["framed"] = True  # the BLE transport frames each notification with its characteristic
-        if cfg.set_format:
-            options["set_format"] = True
-        if cfg.set_clock:
-            options["set_clock_ms"] = now_ms()
-        return codec_for(cfg.protocol, **options)
+        options = spec_for(self.cfg.protocol).codec_options(asdict(self.cfg), now_ms)
+        return codec_for(self.cfg.protocol, **options)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self.driver.run(), name=f"device:{self.cfg.name}")
@@ -152,11 +137,14 @@ class DeviceSupervisor:
         obs = [NewObservation(metric=str(r.metric), value=r.value, unit=r.unit, received_at=received_at,
                               source="device", device=self.cfg.name, device_time=r.device_time, flags=r.flags)
                for r in readings]
+        name = self.cfg.name
         for r in readings:
-            item = {"value": r.value, "unit": r.unit, "time": received_at, "device_time": r.device_time,
-                    "flags": list(r.flags)}
-            self.latest[str(r.metric)] = item
-            self.hub.publish("reading", {"device": self.cfg.name, "metric": str(r.metric), **item})
+            flags = list(r.flags)
+            metric = str(r.metric)
+            self.latest[metric] = LatestValue(value=r.value, unit=r.unit, time=received_at, device_time=r.device_time,
+                                              flags=flags)
+            self.hub.publish(LiveReading(device=name, metric=metric, value=r.value, unit=r.unit, time=received_at,
+                                         device_time=r.device_time, flags=flags))
         self.store(obs)
 
     def store(self, obs: list[NewObservation]) -> None:
@@ -203,34 +191,29 @@ class DeviceSupervisor:
         self._publish()
         self.on_change()
 
-    def _publish(self) -> None:
-        snap = self.describe()
-        self._published = {k: v for k, v in snap.items() if k != "latest"}
-        self.hub.publish("device", snap)
+    def _publish(self, snap: Device | None = None) -> None:
+        snap = snap or self.describe()
+        self._published = msgspec.structs.replace(snap, latest={})
+        self.hub.publish(DeviceChanged(**msgspec.structs.asdict(snap)))
 
     def publish_if_changed(self) -> None:
         """Counters and last-frame time move with every frame; tell the stream about them once a second at most."""
         snap = self.describe()
-        if {k: v for k, v in snap.items() if k != "latest"} != self._published:
-            self._published = {k: v for k, v in snap.items() if k != "latest"}
-            self.hub.publish("device", snap)
+        if msgspec.structs.replace(snap, latest={}) != self._published:
+            self._publish(snap)
 
-    def describe(self) -> dict[str, Any]:
+    @property
+    def unstored(self) -> int:
+        """Readings whose commit failed, held for retry_unstored."""
+        return len(self._unstored)
+
+    def describe(self) -> Device:
         """The device as /api/v1/devices shows it."""
         st = self.driver.status  # live counters, not the last emitted snapshot
-        counters: dict[str, Any] = dict(st.counters)
+        counters: dict[str, int] = dict(st.counters)
         counters.update(received=self.received, committed=self.committed, store_failures=self.store_failures,
                         unstored=len(self._unstored), dropped=self.dropped)
-        return {
-            "name": self.cfg.name,
-            "protocol": self.cfg.protocol,
-            "port": self.cfg.port,
-            "state": str(st.state),
-            "detail": st.detail,
-            "since": st.since_ms,
-            "last_frame_at": st.last_frame_ms,
-            "status_flags": list(st.status_flags),
-            "counters": counters,
-            "latest": dict(self.latest),
-            "info": dict(getattr(self.driver.transport, "device_info", None) or {}),
-        }
+        return Device(name=self.cfg.name, protocol=self.cfg.protocol, port=self.cfg.port, state=str(st.state),
+                      detail=st.detail, since=st.since_ms, last_frame_at=st.last_frame_ms,
+                      status_flags=list(st.status_flags), counters=counters, latest=dict(self.latest),
+                      info=dict(getattr(self.driver.transport, "device_info", None) or {}))

@@ -29,8 +29,8 @@ def watchdog_interval() -> float | None:
     """Seconds between WATCHDOG=1 pings (half of WATCHDOG_USEC), or None when no watchdog is asked for."""
     usec = os.environ.get("WATCHDOG_USEC")
     pid = os.environ.get("WATCHDOG_PID")
-    if not usec or not usec.isdigit() or int(usec) == 0:
+    if not usec or not (usec.isascii() and usec.isdigit()) or int(usec) == 0:
         return None
-    if pid and pid.isdigit() and int(pid) != os.getpid():
+    if pid and (pid.isascii() and pid.isdigit()) and int(pid) != os.getpid():
         return None
     return int(usec) / 1e6 / 2

@@ -27,6 +27,7 @@ class CertInfo:
 
 
 def _info(cert_path: Path, key_path: Path) -> CertInfo:
+    # lazy: cryptography's x509 only with a tablet listener (daemon start-up time)
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
 
@@ -36,6 +37,7 @@ def _info(cert_path: Path, key_path: Path) -> CertInfo:
 
 
 def _generate(cert_path: Path, key_path: Path, hosts: list[str], now: dt.datetime) -> None:
+    # lazy: cryptography's x509 only with a tablet listener (daemon start-up time)
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec

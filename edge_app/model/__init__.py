@@ -2,6 +2,6 @@
 
 They are the data of the appliance below and on the wire: what the store reads back, what the services
 hand to the API and what the API sends is one type each, so a field cannot mean one thing in the store
-and another on the screen. Request bodies (what a client may send) live beside the routes in
-edge_app.api.schemas; these are what the box says.
+and another on the screen. `requests` holds what a client may send; the other modules what the box
+keeps and says.
 """

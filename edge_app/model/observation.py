@@ -40,3 +40,11 @@ class Observation(msgspec.Struct, frozen=True):
     device: str | None
     flags: list[str]
     entered_by: str | None
+
+
+class GcsResult(msgspec.Struct, frozen=True):
+    """A Glasgow Coma Scale as recorded: its total (None when a component is NT), in words, and its rows."""
+
+    total: int | None
+    text: str
+    observations: list[Observation]

@@ -6,9 +6,12 @@ import logging
 import time
 from collections.abc import Callable
 
+import msgspec
 import sqlite_utils
 
 from edge_app.errors import StoreError
+from edge_app.model.encounter import EncounterEvent
+from edge_app.store.encounter_record import apply_event, empty_record, field
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -82,8 +85,6 @@ def m002_encounter_events(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX encounter_events_by_encounter ON encounter_events(encounter_id, version)")
     db.execute("ALTER TABLE encounters ADD COLUMN record TEXT NOT NULL DEFAULT '{}'")
     # Encounters made before events existed: give each its creation event and projection.
-    from edge_app.store.encounter_record import apply_event, empty_record
-
     rows = db.execute("SELECT id, incident_ref, status, spo2_scale, created_at, updated_at FROM encounters").fetchall()
     for eid, ref, status, scale, created, updated in rows:
         db.execute("INSERT INTO encounter_events (encounter_id, version, at, actor, kind, path, value) "
@@ -91,14 +92,15 @@ def m002_encounter_events(db: sqlite_utils.Database) -> None:
         record = empty_record(eid, ref, created)
         version = 1
         for path, value in (("status", status), ("spo2_scale", scale)):
-            if record[path] != value:
+            if field(record, path) != value:
                 version += 1
                 db.execute("INSERT INTO encounter_events (encounter_id, version, at, actor, kind, path, value) "
                            "VALUES (?, ?, ?, 'migration', 'set', ?, ?)", (eid, version, updated, path,
                                                                          json.dumps(value)))
-                record = apply_event(record, {"kind": "set", "path": path, "value": value, "version": version,
-                                              "at": updated})
-        db.execute("UPDATE encounters SET record = ?, version = ? WHERE id = ?", (json.dumps(record), version, eid))
+                record = apply_event(record, EncounterEvent(id=0, version=version, at=updated, actor="migration",
+                                                            kind="set", path=path, value=value), eid)
+        db.execute("UPDATE encounters SET record = ?, version = ? WHERE id = ?",
+                   (msgspec.json.encode(record).decode(), version, eid))
 
 
 @migration

@@ -11,21 +11,22 @@ The key is the idempotency key; the FHIR ids inside the payload are deterministi
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import msgspec
 import sqlite_utils
 
 from edge_app.errors import NotFoundError
-from edge_app.store.records import append_audit
+from edge_app.model.upstream import ApprovalSummary, GateEvent, OrderSummary, OutboxCounts, OutboxEntry
+from edge_app.store.audit import append_audit
 
 ENTRY_COLS = ("seq", "key", "kind", "encounter_id", "encounter_status", "first_obs", "last_obs", "created_at",
               "state", "attempts", "last_attempt_at", "last_error", "http_status", "dead_at")
 MAX_ERROR = 500
 
 
-def _row(r: tuple[Any, ...]) -> dict[str, Any]:
-    return dict(zip(ENTRY_COLS, r, strict=True))
+def _row(r: tuple[Any, ...]) -> OutboxEntry:
+    return OutboxEntry(*r)
 
 
 def enqueue_encounter(db: sqlite_utils.Database, encounter_id: str, version: int, status: str, now_ms: int) -> str:
@@ -71,17 +72,17 @@ def _observation_entry(db: sqlite_utils.Database, encounter_id: str, ids: list[i
     return 1
 
 
-def pending(db: sqlite_utils.Database, limit: int, after: int = 0) -> list[dict[str, Any]]:
+def pending(db: sqlite_utils.Database, limit: int, after: int = 0) -> list[OutboxEntry]:
     return [_row(r) for r in db.execute(f"SELECT {', '.join(ENTRY_COLS)} FROM outbox WHERE state = 'pending' "
                                         "AND seq > ? ORDER BY seq LIMIT ?", (after, limit))]
 
 
-def dead_letters(db: sqlite_utils.Database, limit: int = 100) -> list[dict[str, Any]]:
+def dead_letters(db: sqlite_utils.Database, limit: int = 100) -> list[OutboxEntry]:
     return [_row(r) for r in db.execute(f"SELECT {', '.join(ENTRY_COLS)} FROM outbox WHERE state = 'dead' "
                                         "ORDER BY seq LIMIT ?", (limit,))]
 
 
-def entry(db: sqlite_utils.Database, key: str) -> dict[str, Any]:
+def entry(db: sqlite_utils.Database, key: str) -> OutboxEntry:
     r = db.execute(f"SELECT {', '.join(ENTRY_COLS)} FROM outbox WHERE key = ?", (key,)).fetchone()
     if r is None:
         raise NotFoundError(f"outbox entry {key} not found (already confirmed, superseded or dropped)")
@@ -102,13 +103,12 @@ def ack(key: str, now_ms: int, actor: str) -> Any:
         e = entry(db, key)
         db.execute("DELETE FROM outbox WHERE key = ?", (key,))
         db.execute("INSERT INTO outbox_done (key, kind, encounter_id, created_at, acked_at, attempts) "
-                   "VALUES (?,?,?,?,?,?)", (key, e["kind"], e["encounter_id"], e["created_at"], now_ms,
-                                             e["attempts"] + 1))
-        if e["kind"] == "encounter" and e["encounter_status"] == "closed":
+                   "VALUES (?,?,?,?,?,?)", (key, e.kind, e.encounter_id, e.created_at, now_ms, e.attempts + 1))
+        if e.kind == "encounter" and e.encounter_status == "closed":
             db.execute("UPDATE encounters SET upstream_acked_at = ? WHERE id = ? AND status = 'closed'",
-                       (now_ms, e["encounter_id"]))
+                       (now_ms, e.encounter_id))
         db.execute("UPDATE upstream_state SET last_ok_at = ? WHERE one = 1", (now_ms,))
-        append_audit(db, now_ms, actor, "upstream.sent", e["encounter_id"], {"key": key})
+        append_audit(db, now_ms, actor, "upstream.sent", e.encounter_id, {"key": key})
         return "acked"
 
     return op
@@ -131,13 +131,13 @@ def dead(key: str, now_ms: int, reason: str, status: int | None, actor: str) -> 
     """The target refused it (4xx): kept as a dead letter, with the server's reason, until a technician acts."""
     reason = reason[:MAX_ERROR]
 
-    def op(db: sqlite_utils.Database) -> dict[str, Any]:
+    def op(db: sqlite_utils.Database) -> OutboxEntry:
         e = entry(db, key)
         db.execute("UPDATE outbox SET state = 'dead', dead_at = ?, attempts = attempts + 1, last_attempt_at = ?, "
                    "last_error = ?, http_status = ? WHERE key = ?", (now_ms, now_ms, reason, status, key))
         db.execute("UPDATE upstream_state SET last_error = ?, last_error_at = ? WHERE one = 1",
                    (f"{key} refused: {reason}", now_ms))
-        append_audit(db, now_ms, actor, "upstream.refused", e["encounter_id"], {"key": key, "status": status})
+        append_audit(db, now_ms, actor, "upstream.refused", e.encounter_id, {"key": key, "status": status})
         return entry(db, key)
 
     return op
@@ -146,48 +146,47 @@ def dead(key: str, now_ms: int, reason: str, status: int | None, actor: str) -> 
 def requeue(key: str, now_ms: int, actor: str) -> Any:
     """A technician sends a dead letter again (after the upstream or the record was fixed)."""
 
-    def op(db: sqlite_utils.Database) -> dict[str, Any]:
+    def op(db: sqlite_utils.Database) -> OutboxEntry:
         e = entry(db, key)
-        if e["state"] != "dead":
+        if e.state != "dead":
             raise NotFoundError(f"outbox entry {key} is not a dead letter")
         db.execute("UPDATE outbox SET state = 'pending', dead_at = NULL WHERE key = ?", (key,))
-        append_audit(db, now_ms, actor, "upstream.requeue", e["encounter_id"], {"key": key})
+        append_audit(db, now_ms, actor, "upstream.requeue", e.encounter_id, {"key": key})
         return entry(db, key)
 
     return op
 
 
-def gate_event(action: str, reason: str, now_ms: int, actor: str, approval: dict[str, Any] | None = None) -> Any:
+def gate_event(action: str, reason: str, now_ms: int, actor: str, approval: ApprovalSummary | None = None) -> Any:
     """Suspend or resume forwarding; persisted (the newest row is the state) and audited."""
     if action not in ("suspend", "resume"):
         raise ValueError(action)
 
-    def op(db: sqlite_utils.Database) -> dict[str, Any]:
+    def op(db: sqlite_utils.Database) -> GateEvent | None:
         db.execute("INSERT INTO upstream_gate (at, actor, action, reason, approval) VALUES (?,?,?,?,?)",
-                   (now_ms, actor, action, reason, json.dumps(approval) if approval else None))
+                   (now_ms, actor, action, reason, _json(approval) if approval else None))
         append_audit(db, now_ms, actor, f"upstream.{action}", None, {"reason": reason} |
-                     ({"approval": approval.get("approval_id"), "key": approval.get("key_fingerprint")}
-                      if approval else {}))
-        return last_gate_event(db) or {}
+                     ({"approval": approval.approval_id, "key": approval.key_fingerprint} if approval else {}))
+        return last_gate_event(db)
 
     return op
 
 
-def apply_suspend_order(order: dict[str, Any], reason: str, now_ms: int, actor: str) -> Any:
+def apply_suspend_order(order: OrderSummary, reason: str, now_ms: int, actor: str) -> Any:
     """A verified suspend order (upstream.orders): "applied", or "already" when this order was applied
     before. NotApplied when it was issued before the newest resume: it must not undo a reconnection
     the authority approved after it. order: SuspendOrder.summary()."""
 
     def op(db: sqlite_utils.Database) -> str:
-        if db.execute("SELECT 1 FROM upstream_gate WHERE order_id = ?", (order["order_id"],)).fetchone():
+        if db.execute("SELECT 1 FROM upstream_gate WHERE order_id = ?", (order.order_id,)).fetchone():
             return "already"
         resumed = db.execute("SELECT max(at) FROM upstream_gate WHERE action = 'resume'").fetchone()[0]
-        if resumed is not None and order["issued_at_ms"] < resumed:
+        if resumed is not None and order.issued_at_ms < resumed:
             raise OrderSuperseded(resumed)
         db.execute("INSERT INTO upstream_gate (at, actor, action, reason, order_id, signed_order) "
-                   "VALUES (?,?,'suspend',?,?,?)", (now_ms, actor, reason, order["order_id"], json.dumps(order)))
+                   "VALUES (?,?,'suspend',?,?,?)", (now_ms, actor, reason, order.order_id, _json(order)))
         append_audit(db, now_ms, actor, "upstream.suspend", None,
-                     {"reason": reason, "order": order["order_id"], "key": order["key_fingerprint"]})
+                     {"reason": reason, "order": order.order_id, "key": order.key_fingerprint})
         return "applied"
 
     return op
@@ -201,20 +200,28 @@ class OrderSuperseded(Exception):
         self.resumed_at = resumed_at
 
 
-def last_gate_event(db: sqlite_utils.Database) -> dict[str, Any] | None:
+_APPROVAL = msgspec.json.Decoder(ApprovalSummary)
+_ORDER = msgspec.json.Decoder(OrderSummary)
+
+
+def _json(value: msgspec.Struct) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+def last_gate_event(db: sqlite_utils.Database) -> GateEvent | None:
     r = db.execute("SELECT at, actor, action, reason, approval, signed_order FROM upstream_gate "
                    "ORDER BY id DESC LIMIT 1").fetchone()
     if r is None:
         return None
-    return {"at": r[0], "actor": r[1], "action": r[2], "reason": r[3], "approval": json.loads(r[4]) if r[4] else None,
-            "order": json.loads(r[5]) if r[5] else None}
+    return GateEvent(at=r[0], actor=r[1], action=r[2], reason=r[3],
+                     approval=_APPROVAL.decode(r[4]) if r[4] else None, order=_ORDER.decode(r[5]) if r[5] else None)
 
 
-def counts(db: sqlite_utils.Database) -> dict[str, Any]:
+def counts(db: sqlite_utils.Database) -> OutboxCounts:
     pend, dead_n, oldest = db.execute(
         "SELECT sum(state = 'pending'), sum(state = 'dead'), min(CASE WHEN state = 'pending' THEN created_at END) "
         "FROM outbox").fetchone()
     done = db.execute("SELECT count(*) FROM outbox_done").fetchone()[0]
     st = db.execute("SELECT obs_cursor, last_ok_at, last_error, last_error_at FROM upstream_state").fetchone()
-    return {"pending": pend or 0, "dead": dead_n or 0, "sent": done, "oldest_pending_at": oldest,
-            "observation_cursor": st[0], "last_ok_at": st[1], "last_error": st[2], "last_error_at": st[3]}
+    return OutboxCounts(pending=pend or 0, dead=dead_n or 0, sent=done, oldest_pending_at=oldest,
+                        observation_cursor=st[0], last_ok_at=st[1], last_error=st[2], last_error_at=st[3])

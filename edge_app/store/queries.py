@@ -1,19 +1,22 @@
 """Read side: each thread gets its own read-only connection; only committed rows are ever seen."""
 from __future__ import annotations
 
-import json
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import sqlite_utils
 
-from firmware_bridge.metrics import METRICS, Metric, ValueKind
-
+from edge_app.clinical.current import newest
 from edge_app.errors import NotFoundError
+from edge_app.model.devices import KnownDevice
+from edge_app.model.encounter import Encounter, EncounterEvent
+from edge_app.model.observation import Observation
 from edge_app.store.connection import open_db
-from edge_app.store.records import GENESIS_HASH, audit_hash
+from edge_app.store.encounters import decode_record, events_of
+from edge_app.store.observations import OBS_COLS, observation_row
 
 # An encounter's id, record, and whether it is the active one (the newest open encounter).
 _ENC_SELECT = ("e.id, e.record, e.id IS (SELECT id FROM encounters WHERE status = 'open' "
@@ -25,8 +28,8 @@ _COUNT_SELECT = ("CASE WHEN v.upto IS NULL THEN (SELECT count(*) FROM observatio
                  "ELSE v.counted + (SELECT count(*) FROM observations WHERE id > v.upto AND +encounter_id = v.id) END, "
                  "(SELECT coalesce(max(id), 0) FROM observations)")
 COUNT_FRESH_S = 60.0  # see Reader.count_known
-_OBS_COLS = ("id", "encounter_id", "metric", "value", "unit", "device_time", "received_at", "source", "device",
-             "flags", "entered_by")
+_OBS_SELECT = ", ".join(OBS_COLS)
+_INFO = msgspec.json.Decoder(dict[str, str])
 
 
 class Reader:
@@ -56,7 +59,7 @@ class Reader:
                 db.close()
             self._all.clear()
 
-    def encounters(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def encounters(self, *, status: str | None = None, limit: int = 100) -> list[Encounter]:
         """Newest first."""
         sql = f"SELECT {_ENC_SELECT} FROM encounters e"
         args: list[Any] = []
@@ -69,7 +72,7 @@ class Reader:
         counts = self._observation_counts([r[0] for r in rows])
         return [self._encounter_doc(r[1], r[2], counts[r[0]]) for r in rows]
 
-    def encounter(self, encounter_id: str) -> dict[str, Any]:
+    def encounter(self, encounter_id: str) -> Encounter:
         """One encounter as the API shows it, in one statement: the record, whether it is the active one,
         and how many observations it has (see _observation_counts)."""
         count, upto, _at = self._counted.get(encounter_id, (0, None, 0.0))
@@ -119,17 +122,14 @@ class Reader:
             if old is None or old[1] <= upto:  # another thread may have counted from a newer snapshot
                 self._counted[encounter_id] = (count, upto, time.monotonic())
 
-    def _encounter_doc(self, record: str, active: int, count: int) -> dict[str, Any]:
-        enc = json.loads(record)
-        enc["active"] = bool(active)
-        enc["observation_count"] = count
-        return enc
+    def _encounter_doc(self, record: str, active: int, count: int) -> Encounter:
+        return Encounter(**msgspec.structs.asdict(decode_record(record)), active=bool(active),
+                         observation_count=count)
 
-    def events(self, encounter_id: str) -> list[dict[str, Any]]:
+    def events(self, encounter_id: str) -> list[EncounterEvent]:
         """The encounter's change history (raises NotFoundError)."""
-        from edge_app.store.encounters import events_of
-
-        self.encounter(encounter_id)
+        if self.db.execute("SELECT 1 FROM encounters WHERE id = ?", (encounter_id,)).fetchone() is None:
+            raise NotFoundError(f"encounter {encounter_id} not found")
         return events_of(self.db, encounter_id)
 
     def active_encounter_id(self) -> str | None:
@@ -139,7 +139,7 @@ class Reader:
 
     def observations(self, *, encounter_id: str | None = None, unassigned: bool = False,
                      metric: str | None = None, device: str | None = None, after: int = 0,
-                     limit: int = 1000) -> list[dict[str, Any]]:
+                     limit: int = 1000) -> list[Observation]:
         """In sequence order (id), which survives wall-clock jumps; `after` pages by id."""
         where: list[str] = ["id > ?"]
         args: list[int | str] = [after]
@@ -154,38 +154,38 @@ class Reader:
         if device:
             where.append("device = ?")
             args.append(device)
-        sql = (f"SELECT {', '.join(_OBS_COLS)} FROM observations WHERE {' AND '.join(where)} "
+        sql = (f"SELECT {_OBS_SELECT} FROM observations WHERE {' AND '.join(where)} "
                "ORDER BY id LIMIT ?")
         return [observation_row(r) for r in self.db.execute(sql, [*args, limit]).fetchall()]
 
-    def observation(self, obs_id: int) -> dict[str, Any]:
-        row = self.db.execute(f"SELECT {', '.join(_OBS_COLS)} FROM observations WHERE id = ?", (obs_id,)).fetchone()
+    def observation(self, obs_id: int) -> Observation:
+        row = self.db.execute(f"SELECT {_OBS_SELECT} FROM observations WHERE id = ?", (obs_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"observation {obs_id} not found")
         return observation_row(row)
 
-    def latest_values(self, encounter_id: str) -> dict[str, dict[str, Any]]:
+    def latest_values(self, encounter_id: str) -> dict[str, Observation]:
         """The latest observation of each metric on an encounter: see newest() for what "latest" means."""
         # Per metric and source: the device reading with the highest id, the manual entry with the latest
         # stated time (then the highest id). At most two rows per metric; newest() picks one.
         rows = self.db.execute(
-            f"SELECT {', '.join(_OBS_COLS)} FROM (SELECT *, row_number() OVER (PARTITION BY metric, source "
+            f"SELECT {_OBS_SELECT} FROM (SELECT *, row_number() OVER (PARTITION BY metric, source "
             "ORDER BY CASE source WHEN 'device' THEN id END DESC, received_at DESC, id DESC) AS rn "
             "FROM observations WHERE encounter_id = ?) WHERE rn = 1", (encounter_id,)).fetchall()
-        by_kind: dict[str, dict[str, dict[str, Any]]] = {}
+        by_kind: dict[str, dict[str, Observation]] = {}
         for r in rows:
             obs = observation_row(r)
-            by_kind.setdefault(obs["metric"], {})[obs["source"]] = obs
-        latest: dict[str, dict[str, Any]] = {}
+            by_kind.setdefault(obs.metric, {})[obs.source] = obs
+        latest: dict[str, Observation] = {}
         for metric, kinds in by_kind.items():
             pick = newest(kinds.get("device"), kinds.get("manual"))
             if pick is not None:
                 latest[metric] = pick
         return latest
 
-    def devices(self) -> list[dict[str, Any]]:
+    def devices(self) -> list[KnownDevice]:
         """Every device ever configured (name, protocol, port, info)."""
-        return [{"name": r[0], "protocol": r[1], "port": r[2], "info": json.loads(r[3]) if r[3] else {}}
+        return [KnownDevice(name=r[0], protocol=r[1], port=r[2], info=_INFO.decode(r[3]) if r[3] else {})
                 for r in self.db.execute("SELECT name, protocol, port, info FROM devices ORDER BY name")]
 
     def counts(self) -> dict[str, int]:
@@ -199,74 +199,6 @@ class Reader:
         }
 
 
-def newest(device: dict[str, Any] | None, manual: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Which of a metric's newest device reading and newest manual entry is its latest value.
-
-    Pass the device reading with the highest id (sequence) and the manual entry with the latest
-    received_at, its stated observation time (highest id on a tie); either may be None.
-
-    Device readings rank by sequence, never by received_at: received_at is the box's wall clock when the
-    reading arrived, and that clock can step back (NTP or GPS correcting it) while readings keep coming,
-    so the newest reading can carry an earlier time than the one before it. Manual entries rank by their
-    stated time: a crew member back-dating an entry ("RR 16 at 10:50") must not override a newer one.
-
-    Between the two kinds:
-    - a device reading stored after the manual entry (higher id) wins: it arrived after the entry was
-      made, and an entry's stated time is never after it was made (beyond the few minutes the API allows
-      for a tablet's clock), so the reading is the newer whatever the clocks say;
-    - otherwise the reading came first, and the entry wins if its stated time is at or after the
-      reading's received_at, i.e. unless it was back-dated to before the reading.
-    The second comparison is the only place a clock step still counts: a device that stopped sending
-    before the wall clock stepped back, then an entry made after the step, not back-dated, is ranked
-    behind that reading until the clock passes it again (at most the size of the step). A monitor still
-    sending is unaffected (its next reading wins by sequence), and a manual entry has no other time to
-    go by: we store when it was observed, not when it was entered.
-    """
-    if device is None or manual is None:
-        return device or manual
-    if device["id"] > manual["id"]:
-        return device
-    return manual if manual["received_at"] >= device["received_at"] else device
-
-
-def observation_row(row: tuple[Any, ...]) -> dict[str, Any]:
-    """A stored row as the API shows it: value typed by the metric, flags as a list."""
-    obs = dict(zip(_OBS_COLS, row, strict=True))
-    obs["value"] = typed_value(obs["metric"], obs["value"])
-    obs["flags"] = json.loads(obs["flags"]) if obs["flags"] else []
-    return obs
-
-
-def typed_value(metric: str, value: Any) -> Any:
-    try:
-        kind = METRICS[Metric(metric)].kind
-    except ValueError:
-        return value
-    if kind is ValueKind.BOOLEAN:
-        return bool(value)
-    if kind is ValueKind.NUMBER and isinstance(value, float) and value.is_integer():
-        return int(value) if abs(value) < 2**53 else value
-    return value
-
-
 def integrity_check(db: sqlite_utils.Database) -> list[str]:
     """PRAGMA integrity_check; ['ok'] when sound."""
     return [r[0] for r in db.execute("PRAGMA integrity_check").fetchall()]
-
-
-def verify_audit_chain(db: sqlite_utils.Database) -> tuple[int, int | None]:
-    """(rows checked, id of the first row changed, removed or reordered, or None when the chain is intact)."""
-    prev = GENESIS_HASH
-    n = 0
-    last_id = 0
-    for rid, at, actor, action, obj, detail, prev_hash, digest in db.execute(
-            "SELECT id, at, actor, action, object, detail, prev_hash, hash FROM audit_log ORDER BY id"):
-        n += 1
-        if prev_hash != prev or audit_hash(prev, at, actor, action, obj, detail) != digest:
-            return n, rid
-        prev, last_id = digest, rid
-    head = db.execute("SELECT last_id, hash FROM audit_head WHERE one = 1").fetchone() \
-        if "audit_head" in db.table_names() else None
-    if head is not None and (head[0], head[1]) != (last_id, prev):
-        return n, head[0]  # the newest rows were removed (or the head was edited)
-    return n, None

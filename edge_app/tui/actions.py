@@ -9,8 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from textual import work
 
+from edge_app.model.encounter import Encounter
 from edge_app.tui.api import ApiProblem
 from edge_app.tui.screens.forms import FormScreen
 from edge_app.tui.screens.pick import PickScreen
@@ -34,10 +36,11 @@ NUMERIC_OBS = {"resp_rate": "RR", "temperature": "temperature", "bp_systolic": "
 GCS_KEYS = ("gcs_eye", "gcs_verbal", "gcs_motor")
 
 
-def field_value(record: dict[str, Any], path: str) -> Any:
+def field_value(record: Encounter, path: str) -> Any:
+    """A field of the record by its path in the API ("patient.sex", "times.at_scene")."""
     value: Any = record
     for part in path.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
+        value = getattr(value, part, None)
     return value
 
 
@@ -49,7 +52,7 @@ def said(path: str, value: Any) -> str:
 
 
 def number(text: str) -> int | float:
-    return int(text) if text.isdigit() else float(text)
+    return int(text) if (text.isascii() and text.isdigit()) else float(text)
 
 
 class EncounterActions(_Base):
@@ -57,23 +60,23 @@ class EncounterActions(_Base):
 
     if TYPE_CHECKING:  # what VitalsApp and AtmistEntries bring; mypy checks each matches its definition
         api: Api
-        encounter: dict[str, Any] | None
+        encounter: Encounter | None
         connected: bool
         creating: bool
         pinned: bool
 
-        def set_encounter(self, enc: dict[str, Any] | None) -> None: ...
+        def set_encounter(self, enc: Encounter | None) -> None: ...
         def on_oxygen(self) -> bool | None: ...
         def stamp_at(self, name: str) -> None: ...
 
-    def _need_encounter(self) -> dict[str, Any] | None:
+    def _need_encounter(self) -> Encounter | None:
         if self.encounter is None:
             self.notify("no open encounter: press n to start one", severity="warning")
         return self.encounter
 
     def _path(self, suffix: str = "") -> str:
         assert self.encounter is not None
-        return f"/encounters/{self.encounter['id']}{suffix}"
+        return f"/encounters/{self.encounter.id}{suffix}"
 
     # -- open, pick, close ------------------------------------------------------------------------------
     def action_new_encounter(self) -> None:
@@ -91,10 +94,10 @@ class EncounterActions(_Base):
     async def _new_encounter(self) -> None:
         try:
             enc = self.encounter
-            if enc is not None and enc.get("status") == "open":
+            if enc is not None and enc.status == "open":
                 answer = await self.push_screen_wait(Choice(
-                    f"An encounter is already open ({enc.get('incident_ref') or 'no incident ref'}, since "
-                    f"{hhmm(enc['created_at'])}). Open another one for a new patient?",
+                    f"An encounter is already open ({enc.incident_ref or 'no incident ref'}, since "
+                    f"{hhmm(enc.created_at)}). Open another one for a new patient?",
                     [("y", "yes, new patient"), ("n", "no")]))
                 if answer != "y":
                     return
@@ -103,7 +106,7 @@ class EncounterActions(_Base):
                 restrict=r"[\w ./:#-]*", max_length=64))
             if ref is None:
                 return
-            new = await self.api.post("/encounters", {"incident_ref": ref})
+            new = await self.api.post_as(Encounter, "/encounters", {"incident_ref": ref})
             self.pinned = False
             self.set_encounter(new)
             self.notify("new encounter open; device readings now attach to it")
@@ -116,13 +119,13 @@ class EncounterActions(_Base):
     @until_shutdown
     async def action_pick(self) -> None:
         try:
-            rows = await self.api.get("/encounters", status="open", limit=50)
+            rows = await self.api.get_as(list[Encounter], "/encounters", status="open", limit=50)
         except ApiProblem as exc:
             self.notify(str(exc), severity="error")
             return
         picked = await self.push_screen_wait(PickScreen(rows))
         if picked is not None:
-            self.pinned = not picked.get("active")
+            self.pinned = not picked.active
             self.set_encounter(picked)
 
     @work(exclusive=True, group="close")
@@ -131,14 +134,14 @@ class EncounterActions(_Base):
         if (enc := self._need_encounter()) is None:
             return
         answer = await self.push_screen_wait(Choice(
-            f"Encounter {enc.get('incident_ref') or ''} is {enc['status'].replace('_', ' ')}. Change it to:",
+            f"Encounter {enc.incident_ref} is {enc.status.replace('_', ' ')}. Change it to:",
             [("h", "handed over (stamps handover)"), ("c", "closed: final, stamps clear")]))
         if answer is None:
             return
         status, stamp = ("handed_over", "handover") if answer == "h" else ("closed", "clear")
         try:
-            if not enc["times"].get(stamp):
-                self.set_encounter(await self.api.post(self._path(f"/times/{stamp}")))
+            if not getattr(enc.times, stamp):
+                self.set_encounter(await self.api.post_as(Encounter, self._path(f"/times/{stamp}")))
         except ApiProblem as exc:
             self.notify(str(exc), severity="error")
             return
@@ -155,17 +158,17 @@ class EncounterActions(_Base):
         if (enc := self._need_encounter()) is None:
             return
         words = TIME_WORDS[name]
-        if enc["times"].get(name):
+        if getattr(enc.times, name):
             answer = await self.push_screen_wait(Choice(
-                f"{words} is already stamped {hhmm(enc['times'][name])}. Stamp it again?",
+                f"{words} is already stamped {hhmm(getattr(enc.times, name))}. Stamp it again?",
                 [("y", "yes, now"), ("t", "at a time I type"), ("n", "no, keep it")]))
             if answer == "t":
                 self.stamp_at(name)
             if answer != "y":
                 return
         try:
-            self.set_encounter(await self.api.post(self._path(f"/times/{name}")))
-            self.notify(f"{words} {hhmm(self.encounter['times'][name] if self.encounter else None)}")
+            self.set_encounter(await self.api.post_as(Encounter, self._path(f"/times/{name}")))
+            self.notify(f"{words} {hhmm(getattr(self.encounter.times, name) if self.encounter else None)}")
         except ApiProblem as exc:
             self.notify(f"{words} not stamped: {exc}", severity="error")
 
@@ -186,11 +189,11 @@ class EncounterActions(_Base):
     async def action_scale(self) -> None:
         if (enc := self._need_encounter()) is None:
             return
-        other, version = (1 if enc["spo2_scale"] == 2 else 2), enc["version"]
+        other, version = (1 if enc.spo2_scale == 2 else 2), enc.version
         why = ("prescribed 88-92% target, e.g. COPD with hypercapnic respiratory failure" if other == 2
                else "the usual scale")
         answer = await self.push_screen_wait(Choice(
-            f"SpO2 scale {enc['spo2_scale']} is in use. Switch NEWS2 to scale {other} ({why})?",
+            f"SpO2 scale {enc.spo2_scale} is in use. Switch NEWS2 to scale {other} ({why})?",
             [("y", f"yes, scale {other}"), ("n", "no")]))
         if answer == "y":
             problem = await self.patch_encounter({"spo2_scale": other}, version)
@@ -201,15 +204,15 @@ class EncounterActions(_Base):
         let the crew choose."""
         if self.encounter is None:
             return "no open encounter"
-        version = self.encounter["version"] if version is None else version
+        version = self.encounter.version if version is None else version
         while True:
             try:
-                self.set_encounter(await self.api.patch(self._path(), changes, version))
+                self.set_encounter(await self.api.patch_encounter(self._path(), changes, version))
                 return None
             except ApiProblem as exc:
                 if not exc.conflict:
                     return str(exc)
-                current, fields = exc.body["current"], exc.body.get("fields", [])
+                current, fields = exc.current, exc.fields
                 self.set_encounter(current)
                 now = "; ".join(f"{f} is now {said(f, field_value(current, f))}" for f in fields)
                 answer = await self.push_screen_wait(Choice(
@@ -217,10 +220,11 @@ class EncounterActions(_Base):
                     [("k", "keep theirs"), ("o", "overwrite with mine")]))
                 if answer != "o":
                     return f"not saved: kept {', '.join(fields)} as changed by someone else"
-                version = current["version"]
+                version = current.version
 
     # -- forms ------------------------------------------------------------------------------------------
     def action_form(self, which: str) -> None:
+        # lazy: a screen's module when its key is first pressed (TUI start-up time)
         from edge_app.tui.screens import forms
 
         enc = self._need_encounter()
@@ -234,9 +238,9 @@ class EncounterActions(_Base):
         elif which == "note":
             self.push_screen(FormScreen("Note", forms.NOTE_FIELDS, self.save_note))
         elif which == "patient":
-            p = enc["patient"]
-            initial = {**p, "sex": (p.get("sex") or "")[:1], "allergies": ", ".join(p.get("allergies") or []),
-                       "_version": enc["version"]}  # changes made by others after this are conflicts
+            p = enc.patient
+            initial = {**msgspec.structs.asdict(p), "sex": (p.sex or "")[:1], "allergies": ", ".join(p.allergies),
+                       "_version": enc.version}  # changes made by others after this are conflicts
             self.push_screen(FormScreen("Patient details", forms.PATIENT_FIELDS, self.save_patient, initial))
 
     async def save_observations(self, values: dict[str, Any], form: FormScreen) -> str | None:
@@ -314,15 +318,17 @@ class EncounterActions(_Base):
             return None
         problem = await self.patch_encounter({"patient": patch}, form.initial["_version"])
         if problem and self.encounter is not None:
-            form.initial["_version"] = self.encounter["version"]  # the crew has now seen the other change
+            form.initial["_version"] = self.encounter.version  # the crew has now seen the other change
         return problem
 
     def action_pair_tablet(self) -> None:
+        # lazy: a screen's module when its key is first pressed (TUI start-up time)
         from edge_app.tui.screens.pairing import PairingScreen
 
         self.push_screen(PairingScreen(self.api))
 
     def action_handover(self) -> None:
+        # lazy: a screen's module when its key is first pressed (TUI start-up time)
         from edge_app.tui.screens.handover import HandoverScreen
 
         if self._need_encounter() is not None:

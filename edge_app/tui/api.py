@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import msgspec
 
 from edge_app.client import async_client
+from edge_app.model.encounter import Encounter
+
+T = TypeVar("T")
 
 
 class ApiProblem(Exception):
@@ -21,6 +25,16 @@ class ApiProblem(Exception):
     def conflict(self) -> bool:
         """A 409 that carries the current record: someone else changed a field first."""
         return self.status == 409 and "current" in self.body
+
+    @property
+    def current(self) -> Encounter:
+        """The record as it is now, from a conflict's answer."""
+        return msgspec.convert(self.body["current"], Encounter)
+
+    @property
+    def fields(self) -> list[str]:
+        """The fields someone else changed, from a conflict's answer."""
+        return [str(f) for f in self.body.get("fields", [])]
 
 
 def problem_words(status: int, body: dict[str, Any]) -> str:
@@ -44,6 +58,24 @@ class Api:
     async def call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
                    version: int | None = None) -> Any:
         """JSON (or text) of a 2xx answer; ApiProblem with the reason otherwise."""
+        r = await self._request(method, path, json=json, params=params, version=version)
+        if r.headers.get("content-type", "").startswith("text/"):
+            return r.text
+        return r.json() if r.content else None
+
+    async def typed(self, typ: type[T], method: str, path: str, *, json: Any = None,
+                    params: dict[str, Any] | None = None, version: int | None = None) -> T:
+        """A 2xx answer as its record type; ApiProblem otherwise (also for an answer that is not one)."""
+        if isinstance(json, msgspec.Struct):
+            json = msgspec.to_builtins(json)
+        r = await self._request(method, path, json=json, params=params, version=version)
+        try:
+            return msgspec.json.decode(r.content, type=typ)
+        except msgspec.ValidationError as exc:
+            raise ApiProblem(f"the daemon answered something unexpected: {exc}") from None
+
+    async def _request(self, method: str, path: str, *, json: Any, params: dict[str, Any] | None,
+                       version: int | None) -> httpx.Response:
         headers = {"If-Match": f'"{version}"'} if version is not None else None
         try:
             async with async_client(self.socket_path) as client:
@@ -56,9 +88,7 @@ class Api:
             except ValueError:
                 body = {"detail": r.text[:200]}
             raise ApiProblem(problem_words(r.status_code, body), r.status_code, body)
-        if r.headers.get("content-type", "").startswith("text/"):
-            return r.text
-        return r.json() if r.content else None
+        return r
 
     async def get(self, path: str, **params: Any) -> Any:
         return await self.call("GET", path, params=params or None)
@@ -66,5 +96,11 @@ class Api:
     async def post(self, path: str, json: Any = None) -> Any:
         return await self.call("POST", path, json=json)
 
-    async def patch(self, path: str, json: Any, version: int | None) -> Any:
-        return await self.call("PATCH", path, json=json, version=version)
+    async def get_as(self, typ: type[T], path: str, **params: Any) -> T:
+        return await self.typed(typ, "GET", path, params=params or None)
+
+    async def post_as(self, typ: type[T], path: str, json: Any = None) -> T:
+        return await self.typed(typ, "POST", path, json=json)
+
+    async def patch_encounter(self, path: str, json: Any, version: int | None) -> Encounter:
+        return await self.typed(Encounter, "PATCH", path, json=json, version=version)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
+import msgspec
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -21,8 +22,23 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Static
 
-from edge_app.client import async_client, sse_events
+from edge_app.client import async_client, stream_events
 from edge_app.errors import ApiClientError
+from edge_app.model.encounter import Encounter
+from edge_app.model.events import (
+    DeviceChanged,
+    EncounterChanged,
+    LiveReading,
+    News2Changed,
+    ObservationAdded,
+    StreamEvent,
+    StreamReset,
+    UpstreamChanged,
+)
+from edge_app.model.news2 import News2, News2Parameters
+from edge_app.model.observation import Observation
+from edge_app.model.system import Status
+from edge_app.model.upstream import UpstreamStatus
 from edge_app.tui.actions import EncounterActions
 from edge_app.tui.api import Api, ApiProblem
 from edge_app.tui.atmist_entries import AtmistEntries
@@ -31,7 +47,7 @@ from edge_app.tui.themes import DAY, NIGHT
 from edge_app.tui.widgets.devices import DeviceTable
 from edge_app.tui.widgets.lines import TIME_KEYS, TIMES_FORM_KEY, EncounterLine, KeyBar, TimesBar
 from edge_app.tui.widgets.news2 import News2Panel
-from edge_app.tui.widgets.tiles import TREND_S, VitalTile, make_tiles
+from edge_app.tui.widgets.tiles import TREND_S, Shown, VitalTile, make_tiles
 
 RETRY_S = 1.0
 STATUS_EVERY_S = 5.0
@@ -66,8 +82,8 @@ class VitalsApp(EncounterActions, AtmistEntries, App[int]):
         Binding(TIMES_FORM_KEY, "times", "Times", show=False),  # listed on the times line, beside the stamps
     ]
 
-    encounter: reactive[dict[str, Any] | None] = reactive(None, always_update=True, init=False)
-    news2: reactive[dict[str, Any] | None] = reactive(None, always_update=True, init=False)
+    encounter: reactive[Encounter | None] = reactive(None, always_update=True, init=False)
+    news2: reactive[News2 | None] = reactive(None, always_update=True, init=False)
     connected: reactive[bool] = reactive(False, init=False)
     status_summary: reactive[str] = reactive("", init=False)
 
@@ -114,7 +130,7 @@ class VitalsApp(EncounterActions, AtmistEntries, App[int]):
         self.main.query_one("#upstream", Static).display = False
         self.main.query_one(EncounterLine).encounter = None
         self.main.query_one(News2Panel).doc = None
-        self.main.query_one(TimesBar).times = {}
+        self.main.query_one(TimesBar).times = None
         self.set_interval(1.0, self._tick)
         self.set_interval(STATUS_EVERY_S, self.poll_status)
         self.follow_stream()
@@ -152,9 +168,9 @@ class VitalsApp(EncounterActions, AtmistEntries, App[int]):
                 async with async_client(self.socket_path) as client:
                     await self._reload(client)
                     self.connected = True  # the daemon answered; a box with no monitors may send no event for long
-                    async for kind, data, _ in sse_events(client):
+                    async for event, _ in stream_events(client):
                         self.connected = True
-                        self._on_event(kind, data)
+                        self._on_event(event)
                 raise ApiClientError("the daemon closed the stream")
             except (httpx.HTTPError, OSError, ApiClientError) as exc:
                 self.connected = False
@@ -166,8 +182,8 @@ class VitalsApp(EncounterActions, AtmistEntries, App[int]):
         """State from the query API: after a (re)connect or a `reset` event."""
         r = await client.get("/api/v1/encounters", params={"status": "open", "limit": 1})
         if r.status_code == 200:
-            rows = r.json()
-            self.active_id = rows[0]["id"] if rows else None
+            rows = msgspec.json.decode(r.content, type=list[Encounter])
+            self.active_id = rows[0].id if rows else None
             keep = self.pinned and self.encounter is not None
             if not keep:
                 self.set_encounter(rows[0] if rows else None)
@@ -177,58 +193,63 @@ class VitalsApp(EncounterActions, AtmistEntries, App[int]):
     @until_shutdown
     async def poll_status(self) -> None:
         try:
-            doc = await self.api.get("/status")
-            self.status_summary = f"{doc.get('summary', '')}" if doc.get("summary") else f"upstream {doc['upstream']}"
-            self._draw_upstream(await self.api.get("/upstream"))
+            doc = await self.api.get_as(Status, "/status")
+            self.status_summary = doc.summary or f"upstream {doc.upstream}"
+            self._draw_upstream(await self.api.get_as(UpstreamStatus, "/upstream"))
         except ApiProblem:
             return
 
-    def _draw_upstream(self, st: dict[str, Any]) -> None:
+    def _draw_upstream(self, st: UpstreamStatus) -> None:
         """One line, only when the crew should know: records are kept here and not (all) leaving."""
         line = upstream_words(st)
         bar = self.main.query_one("#upstream", Static)
         bar.update(line or "")
         bar.display = bool(line)
-        bar.set_class(bool(st.get("dead")), "refused")
+        bar.set_class(bool(st.dead), "refused")
 
-    def _on_event(self, kind: str, data: dict[str, Any]) -> None:
-        if kind == "device":
-            self.main.query_one(DeviceTable).devices[data["name"]] = data
-            for metric, latest in data.get("latest", {}).items():
-                self._apply_reading(metric, {**latest, "device": data["name"]}, by_time=True)
-        elif kind == "reading":
-            self._apply_reading(data["metric"], data)
-        elif kind == "observation":
-            if self.encounter is not None and data.get("encounter_id") == self.encounter["id"]:
-                self._apply_reading(data["metric"], {**data, "time": data["received_at"]}, by_time=True)
-        elif kind == "news2":
-            if self.encounter is not None and data.get("encounter_id") == self.encounter["id"]:
-                self.news2 = data
-        elif kind == "encounter":
-            self._on_encounter(data)
-        elif kind == "upstream":
-            self.poll_status()
-        elif kind == "reset":
-            self.follow_stream()  # restarts the worker: reconnect and reload
+    def _on_event(self, event: StreamEvent) -> None:
+        match event:
+            case DeviceChanged(name=name, latest=latest):
+                self.main.query_one(DeviceTable).devices[name] = event
+                for metric, value in latest.items():
+                    self._apply_reading(metric, Shown(value.value, value.time, name, value.flags), by_time=True)
+            case LiveReading():
+                self._apply_reading(event.metric, Shown(event.value, event.time, event.device, event.flags))
+            case ObservationAdded():
+                if self._is_shown(event.encounter_id):
+                    self._apply_reading(event.metric, Shown(event.value, event.received_at, event.device,
+                                                            event.flags), by_time=True)
+            case News2Changed():
+                if self._is_shown(event.encounter_id):
+                    self.news2 = event
+            case EncounterChanged():
+                self._on_encounter(event)
+            case UpstreamChanged():
+                self.poll_status()
+            case StreamReset():
+                self.follow_stream()  # restarts the worker: reconnect and reload
 
-    def _on_encounter(self, data: dict[str, Any]) -> None:
-        mine = self.encounter is not None and data.get("id") == self.encounter["id"]
-        if data.get("status") == "open" and data.get("active"):
-            self.active_id = data["id"]
+    def _is_shown(self, encounter_id: str | None) -> bool:
+        return self.encounter is not None and encounter_id == self.encounter.id
+
+    def _on_encounter(self, enc: Encounter) -> None:
+        mine = self._is_shown(enc.id)
+        if enc.status == "open" and enc.active:
+            self.active_id = enc.id
             if not mine and not self.pinned:
-                self.set_encounter(data)
+                self.set_encounter(enc)
                 return
         if mine:
-            self.set_encounter(data)
+            self.set_encounter(enc)
 
-    def _apply_reading(self, metric: str, reading: dict[str, Any], *, by_time: bool = False) -> None:
+    def _apply_reading(self, metric: str, reading: Shown, *, by_time: bool = False) -> None:
         """Show a value if it is the tile's latest. A live device reading always is (it came after what
         is shown: order, not the wall clock, which can step back). A manual entry, or a device's latest
-        in a snapshot, is compared by time with what is shown (as store.queries.newest does), except that
+        in a snapshot, is compared by time with what is shown (as clinical.current.newest does), except that
         a device's own snapshot always replaces that device's earlier reading."""
         for tile in self.main.query(VitalTile):
             if tile.pair == metric:
-                tile.set_pair(reading["value"])
+                tile.set_pair(reading.value)
             if metric not in tile.metrics:
                 continue
             tile.display = True
@@ -236,53 +257,56 @@ class VitalsApp(EncounterActions, AtmistEntries, App[int]):
             rank = tile.metrics.index(metric)
             fresh = current is not None and tile.age() < tile.stale_s
             if fresh and current is not None:
-                if current.get("metric_rank", 0) < rank:
+                if current.rank < rank:
                     continue  # a fresh heart_rate beats a pulse_rate in the same tile
-                if current.get("device") != reading.get("device") and current.get("metric_rank", 0) == rank \
-                        and reading.get("device"):
+                if current.device != reading.device and current.rank == rank and reading.device:
                     continue  # two monitors measuring the same thing: stay with one while it is live
             if by_time and current is not None:
-                same_source = (reading.get("device") is not None and current.get("metric_rank") == rank
-                               and current.get("device") == reading["device"])
-                if same_source and current["time"] == reading["time"]:
+                same_source = reading.device is not None and current.rank == rank and current.device == reading.device
+                if same_source and current.time == reading.time:
                     continue  # that very reading is shown already
-                if not same_source and current["time"] > reading["time"]:
+                if not same_source and current.time > reading.time:
                     continue  # what is shown is newer
-            tile.reading = {**reading, "metric_rank": rank}
+            tile.reading = msgspec.structs.replace(reading, rank=rank)
 
     # -- the encounter on screen ------------------------------------------------------------------------
-    def set_encounter(self, enc: dict[str, Any] | None) -> None:
-        changed = (enc or {}).get("id") != (self.encounter or {}).get("id")
+    def set_encounter(self, enc: Encounter | None) -> None:
+        changed = (enc.id if enc else None) != (self.encounter.id if self.encounter else None)
         self.encounter = enc
         if changed:
             self.news2 = None
             for tile in self.main.query(VitalTile):
                 tile.points.clear()
             if enc is not None:
-                self.load_encounter(enc["id"])
+                self.load_encounter(enc.id)
 
-    def watch_encounter(self, enc: dict[str, Any] | None) -> None:
+    def watch_encounter(self, enc: Encounter | None) -> None:
         line = self.main.query_one(EncounterLine)
         line.active_id = self.active_id
         line.encounter = enc
-        self.main.query_one(TimesBar).times = (enc or {}).get("times") or {}
+        self.main.query_one(TimesBar).times = enc.times if enc else None
         self.refresh_bindings()
 
-    def watch_news2(self, doc: dict[str, Any] | None) -> None:
-        self.main.query_one(News2Panel).doc = doc if doc is not None or self.encounter is None else {
-            "scale": self.encounter["spo2_scale"], "parameters": {}, "missing": ["(loading)"]}
+    def watch_news2(self, doc: News2 | None) -> None:
+        panel = self.main.query_one(News2Panel)
+        if doc is None and self.encounter is not None:  # asked for, not here yet
+            doc = News2(total=None, risk=None, scale=2 if self.encounter.spo2_scale == 2 else 1,
+                        parameters=News2Parameters(None, None, None, None, None, None, None),
+                        missing=["(loading)"], red_score=False, response="", inputs={})
+        panel.doc = doc
 
     @work(exclusive=True, group="load-encounter")
     @until_shutdown
     async def load_encounter(self, encounter_id: str) -> None:
         """NEWS2 now, and the last 15 minutes of observations for the trend lines."""
         try:
-            self.news2 = await self.api.get(f"/encounters/{encounter_id}/news2")
-            rows: list[dict[str, Any]] = []
+            self.news2 = await self.api.get_as(News2, f"/encounters/{encounter_id}/news2")
+            rows: list[Observation] = []
             after = 0
-            while page := await self.api.get(f"/encounters/{encounter_id}/observations", after=after, limit=10000):
+            while page := await self.api.get_as(list[Observation], f"/encounters/{encounter_id}/observations",
+                                                after=after, limit=10000):
                 rows += page
-                after = page[-1]["id"]
+                after = page[-1].id
                 if len(page) < 10000:
                     break
         except ApiProblem as exc:
@@ -291,23 +315,24 @@ class VitalsApp(EncounterActions, AtmistEntries, App[int]):
         since = (time.time() - TREND_S) * 1000
         tiles = list(self.main.query(VitalTile))
         for row in rows:
-            if row["received_at"] < since:
+            if row.received_at < since:
                 continue
             for tile in tiles:
-                if row["metric"] in tile.metrics:
-                    tile.add_point(row["received_at"], row["value"])
-                    if row["source"] == "manual":
-                        self._apply_reading(row["metric"], {**row, "time": row["received_at"]}, by_time=True)
+                if row.metric in tile.metrics:
+                    tile.add_point(row.received_at, row.value)
+                    if row.source == "manual":
+                        self._apply_reading(row.metric, Shown(row.value, row.received_at, None, row.flags),
+                                            by_time=True)
             for tile in tiles:
-                if tile.pair == row["metric"]:
-                    tile.pair_value = row["value"]
+                if tile.pair == row.metric:
+                    tile.pair_value = row.value
         for tile in tiles:
             tile.refresh_trend()
 
     def on_oxygen(self) -> bool | None:
         """Whether the patient is on oxygen by the latest entry; None when nobody has said."""
-        got = ((self.news2 or {}).get("inputs") or {}).get("oxygen_supplement")
-        return None if got is None else bool(got.get("value"))
+        got = self.news2.inputs.get("oxygen_supplement") if self.news2 else None
+        return None if got is None else bool(got.value)
 
     def action_toggle_dark(self) -> None:
         self.theme = DAY.name if self.theme == NIGHT.name else NIGHT.name
@@ -319,19 +344,19 @@ def run_tui(socket_path: Path) -> int:
     return 0
 
 
-def upstream_words(st: dict[str, Any]) -> str | None:
+def upstream_words(st: UpstreamStatus) -> str | None:
     """The crew's upstream line, or None when there is nothing to say (not configured, or all flowing)."""
-    if not st.get("configured"):
+    if not st.configured:
         return None
-    waiting = st.get("pending", 0)
+    waiting = st.pending
     kept = f"{waiting} record{'s' if waiting != 1 else ''} waiting, kept safe on this box"
     parts = []
-    if st.get("suspended"):
-        parts.append(f"UPSTREAM SUSPENDED ({st.get('reason') or 'no reason given'}): {kept}")
-    elif not st.get("open"):
-        parts.append(f"UPSTREAM CLOSED ({st.get('why')}): {kept}")
-    if st.get("dead"):
-        n = st["dead"]
-        parts.append(f"{n} record{'s' if n != 1 else ''} REFUSED by the hospital system: {st.get('last_error')} "
+    if st.suspended:
+        parts.append(f"UPSTREAM SUSPENDED ({st.reason or 'no reason given'}): {kept}")
+    elif not st.open:
+        parts.append(f"UPSTREAM CLOSED ({st.why}): {kept}")
+    if st.dead:
+        n = st.dead
+        parts.append(f"{n} record{'s' if n != 1 else ''} REFUSED by the hospital system: {st.last_error} "
                      "(tell a technician)")
     return " · ".join(parts) or None

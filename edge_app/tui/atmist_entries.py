@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from edge_app.model.encounter import TIMES, Encounter, Intervention
 from edge_app.tui.api import ApiProblem
 from edge_app.tui.screens import forms
 from edge_app.tui.screens.forms import FormScreen
@@ -33,17 +34,17 @@ class AtmistEntries(_Base):
 
     if TYPE_CHECKING:  # what VitalsApp and EncounterActions bring; mypy checks each matches its definition
         api: Api
-        encounter: dict[str, Any] | None
+        encounter: Encounter | None
 
-        def _need_encounter(self) -> dict[str, Any] | None: ...
+        def _need_encounter(self) -> Encounter | None: ...
         def _path(self, suffix: str = "") -> str: ...
         async def patch_encounter(self, changes: dict[str, Any], version: int | None = None) -> str | None: ...
 
     def action_complaint(self) -> None:
         if (enc := self._need_encounter()) is None:
             return
-        initial = {"complaint": enc.get("complaint") or "", "injuries": enc.get("injuries") or "",
-                   "_version": enc["version"]}  # changes made by others after this are conflicts
+        initial = {"complaint": enc.complaint or "", "injuries": enc.injuries or "",
+                   "_version": enc.version}  # changes made by others after this are conflicts
         self.push_screen(FormScreen("Complaint or mechanism, and injuries (ATMIST M and I)",
                                     forms.COMPLAINT_FIELDS, self.save_complaint, initial))
 
@@ -56,8 +57,8 @@ class AtmistEntries(_Base):
         """Every time stamp in one form, each box holding what is stamped: to stamp late or correct one."""
         if (enc := self._need_encounter()) is None:
             return
-        initial: dict[str, Any] = {name: hhmm(at) for name, at in enc["times"].items() if at}
-        initial["_version"] = enc["version"]
+        initial: dict[str, Any] = {name: hhmm(at) for name in TIMES if (at := getattr(enc.times, name))}
+        initial["_version"] = enc.version
         self.push_screen(FormScreen(f"Time stamps ({RULE}; erase one to clear a wrong stamp)",
                                     forms.time_fields(), self.save_times, initial))
 
@@ -66,7 +67,7 @@ class AtmistEntries(_Base):
         if (enc := self._need_encounter()) is None:
             return
         self.push_screen(FormScreen(f"Stamp {TIME_WORDS[name]} at ({RULE})", forms.time_fields((name,)),
-                                    self.save_times, {"_version": enc["version"]}))
+                                    self.save_times, {"_version": enc.version}))
 
     async def save_complaint(self, values: dict[str, Any], form: FormScreen) -> str | None:
         patch = {key: values[key] or None for key in ("complaint", "injuries")
@@ -83,11 +84,11 @@ class AtmistEntries(_Base):
         except ValueError as exc:
             return f"done at: {exc}"
         try:
-            item = await self.api.post(self._path("/interventions"),
-                                       {"what": values["what"], "time": when, "by": values["by"] or None})
+            item = await self.api.post_as(Intervention, self._path("/interventions"),
+                                          {"what": values["what"], "time": when, "by": values["by"] or None})
         except ApiProblem as exc:
             return str(exc)
-        self.notify(f"{item['what']} at {hhmm(item['time'])} recorded")
+        self.notify(f"{item.what} at {hhmm(item.time)} recorded")
         return None
 
     async def save_times(self, values: dict[str, Any], form: FormScreen) -> str | None:
@@ -105,13 +106,13 @@ class AtmistEntries(_Base):
             return None
         problem = await self._patch_from(form, {"times": changes})
         if problem is None and self.encounter is not None:
-            stamped = self.encounter["times"]
-            self.notify(" · ".join(f"{TIME_WORDS[name]} {hhmm(stamped[name]) if at else 'cleared'}"
+            stamped = self.encounter.times
+            self.notify(" · ".join(f"{TIME_WORDS[name]} {hhmm(getattr(stamped, name)) if at else 'cleared'}"
                                    for name, at in changes.items()))
         return problem
 
     async def _patch_from(self, form: FormScreen, patch: dict[str, Any]) -> str | None:
         problem = await self.patch_encounter(patch, form.initial["_version"])
         if problem and self.encounter is not None:
-            form.initial["_version"] = self.encounter["version"]  # the crew has now seen the other change
+            form.initial["_version"] = self.encounter.version  # the crew has now seen the other change
         return problem

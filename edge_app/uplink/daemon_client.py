@@ -3,12 +3,16 @@ daemon leaves beside the socket (re-read when the daemon restarts and the old on
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import msgspec
 
 from edge_app.client import BASE_URL
 from edge_app.errors import ApiClientError
+from edge_app.model.upstream import AckResult, OrderResult, OutboxBatch, OutboxPayload
+
+T = TypeVar("T")
 
 TOKEN_FILE = "uplink.token"
 
@@ -68,15 +72,16 @@ class DaemonClient:
             raise ApiClientError(f"{path}: {r.status_code} {_detail(r)}")
         return r
 
-    async def pending(self, limit: int, wait: float, after: int = 0) -> dict[str, Any]:
-        return (await self.request("GET", "/api/v1/upstream/outbox",
-                                   params={"limit": limit, "wait": wait, "after": after}, timeout=wait + 30.0)).json()
+    async def pending(self, limit: int, wait: float, after: int = 0) -> OutboxBatch:
+        return _decode(await self.request("GET", "/api/v1/upstream/outbox",
+                                          params={"limit": limit, "wait": wait, "after": after},
+                                          timeout=wait + 30.0), OutboxBatch)
 
-    async def payload(self, key: str) -> dict[str, Any]:
-        return (await self.request("GET", f"/api/v1/upstream/outbox/{key}")).json()
+    async def payload(self, key: str) -> OutboxPayload:
+        return _decode(await self.request("GET", f"/api/v1/upstream/outbox/{key}"), OutboxPayload)
 
     async def ack(self, key: str) -> str:
-        return str((await self.request("POST", f"/api/v1/upstream/outbox/{key}/ack")).json()["result"])
+        return _decode(await self.request("POST", f"/api/v1/upstream/outbox/{key}/ack"), AckResult).result
 
     async def fail(self, key: str, error: str, status: int | None) -> None:
         await self.request("POST", f"/api/v1/upstream/outbox/{key}/fail", json={"error": error or "failed",
@@ -89,9 +94,17 @@ class DaemonClient:
     async def suspend(self, reason: str) -> None:
         await self.request("POST", "/api/v1/upstream/suspend", json={"reason": reason[:500]})
 
-    async def order(self, doc: Any) -> dict[str, Any]:
+    async def order(self, doc: Any) -> OrderResult:
         """Hand the daemon a suspend order from the fleet; it checks the signature (ApiClientError if not)."""
-        return (await self.request("POST", "/api/v1/upstream/orders", json=doc)).json()
+        return _decode(await self.request("POST", "/api/v1/upstream/orders", json=doc), OrderResult)
+
+
+def _decode(r: httpx.Response, typ: type[T]) -> T:
+    """An answer as its record type; an answer that is not one is the daemon failing, not a record."""
+    try:
+        return msgspec.json.decode(r.content, type=typ)
+    except msgspec.ValidationError as exc:
+        raise ApiClientError(f"{r.request.url.path}: an answer that is not a {typ.__name__}: {exc}") from None
 
 
 def _detail(r: httpx.Response) -> str:

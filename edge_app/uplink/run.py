@@ -20,6 +20,7 @@ from typing import Any
 
 from edge_app.config import Config
 from edge_app.errors import ApiClientError, ConfigError
+from edge_app.model.upstream import OutboxEntry
 from edge_app.uplink.daemon_client import DaemonClient, DaemonUnavailable, GateClosed, Gone
 from edge_app.uplink.targets.base import Record, Result, Target
 
@@ -75,17 +76,17 @@ class Uplink:
             if daemon_down_since is not None:
                 _LOGGER.info("daemon reachable again")
                 daemon_down_since = None
-            self._note_gate(batch["open"], batch["why"])
-            if not batch["open"]:
+            self._note_gate(batch.open, batch.why)
+            if not batch.open:
                 if self.once:
                     await self._drain_inflight()
                     return 1
                 await self._sleep(1.0)  # the long poll itself waited for the gate; this only stops a spin
                 continue
             now = time.monotonic()
-            waiting = [e for e in batch["entries"] if e["key"] not in self.inflight]
-            if after == 0 and len(batch["entries"]) < limit:
-                live_keys = {e["key"] for e in batch["entries"]}
+            waiting = [e for e in batch.entries if e.key not in self.inflight]
+            if after == 0 and len(batch.entries) < limit:
+                live_keys = {e.key for e in batch.entries}
                 for key in list(self.not_before):
                     if key not in live_keys and key not in self.inflight:
                         self.not_before.pop(key, None)  # gone from the outbox (dropped or superseded)
@@ -93,15 +94,15 @@ class Uplink:
             for e in waiting:
                 if len(self.inflight) >= self.up.in_flight:
                     break
-                if self.not_before.get(e["key"], 0.0) > now:
+                if self.not_before.get(e.key, 0.0) > now:
                     continue
-                self.inflight[e["key"]] = asyncio.create_task(self._one(e), name=f"send-{e['key']}")
+                self.inflight[e.key] = asyncio.create_task(self._one(e), name=f"send-{e.key}")
                 started += 1
-            if not started and len(batch["entries"]) == limit and len(self.inflight) < self.up.in_flight:
-                after = batch["entries"][-1]["seq"]  # this page is all waiting or in flight: look further
+            if not started and len(batch.entries) == limit and len(self.inflight) < self.up.in_flight:
+                after = batch.entries[-1].seq  # this page is all waiting or in flight: look further
                 continue
             paged, after = after, 0
-            if self.once and not batch["entries"] and not self.inflight and not paged:
+            if self.once and not batch.entries and not self.inflight and not paged:
                 return 3 if self.refused else 0
             await self._wait_for_progress()
         await self._drain_inflight()
@@ -123,16 +124,16 @@ class Uplink:
         else:
             await self._sleep(min(timeout or 1.0, 5.0))
 
-    async def _one(self, entry: dict[str, Any]) -> None:
-        key = entry["key"]
+    async def _one(self, entry: OutboxEntry) -> None:
+        key = entry.key
         try:
             try:
                 doc = await self.daemon.payload(key)
             except (Gone, GateClosed):
                 self.not_before.pop(key, None)
                 return
-            result = await self.target.send(Record(key=key, kind=doc["kind"], encounter_id=doc["encounter_id"],
-                                                   body=doc["bundle"]))
+            result = await self.target.send(Record(key=key, kind=doc.kind, encounter_id=doc.encounter_id,
+                                                   body=doc.bundle))
             await self._report(key, result)
         except DaemonUnavailable as exc:
             # Sent or not, the entry stays in the outbox and goes again later; the target stores it once.
@@ -211,9 +212,9 @@ class Uplink:
             except ApiClientError as exc:
                 _LOGGER.error("order on %s REFUSED by the daemon: %s", topic, exc)
                 return
-            if got["result"] == "applied":
+            if got.result == "applied":
                 _LOGGER.critical("forwarding SUSPENDED by the fleet's signed order on %s: %s", topic,
-                                 got["status"]["reason"])
+                                 got.status.reason)
             else:
                 _LOGGER.info("order on %s was applied before; nothing to do", topic)
             return
@@ -247,6 +248,7 @@ class Uplink:
 
 
 async def run_uplink(cfg: Config, *, once: bool = False) -> int:
+    # lazy: the configured target's library only (paho-mqtt or the FHIR client)
     from edge_app.uplink.targets import make_target
 
     target = make_target(cfg)

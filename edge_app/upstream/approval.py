@@ -28,6 +28,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from edge_app.model.upstream import ApprovalSummary
+
 APPROVAL_TYPE = "edge-app-upstream-approval"
 MAX_WINDOW = timedelta(days=366)
 
@@ -47,6 +49,12 @@ class Approval:
 
     def valid_at(self, now_ms: int) -> bool:
         return self.not_before_ms <= now_ms <= self.not_after_ms
+
+    def summary(self) -> ApprovalSummary:
+        """What the gate keeps of the approval with the resume it opened."""
+        return ApprovalSummary(vehicle=self.vehicle, not_before_ms=self.not_before_ms, not_after_ms=self.not_after_ms,
+                               issued_by=self.issued_by, approval_id=self.approval_id,
+                               key_fingerprint=self.key_fingerprint)
 
 
 def canonical(doc: dict[str, Any]) -> bytes:

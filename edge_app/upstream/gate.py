@@ -4,53 +4,41 @@ upstream.require_approval) the approval given at the last resume is signed by a 
 valid now. Pure: the store keeps the events, the API and the CLI show the answer."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from edge_app.config import UpstreamConfig
-
-
-@dataclass(frozen=True, slots=True)
-class GateState:
-    open: bool
-    why: str  # one line: what is happening, and when closed, what would open it
-    suspended: bool = False
-    reason: str | None = None  # the reason given at the last suspend or resume
-    since: int | None = None
-    by: str | None = None
-    approval: dict[str, Any] | None = None
-    order: dict[str, Any] | None = None  # the fleet's signed suspend order, when that is what suspended it
+from edge_app.model.upstream import GateEvent, GateState
 
 
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def gate_state(up: UpstreamConfig | None, last: dict[str, Any] | None, now_ms: int,
+def gate_state(up: UpstreamConfig | None, last: GateEvent | None, now_ms: int,
                trusted: set[str]) -> GateState:
     """trusted: fingerprints of the keys in upstream.trust_keys that load today."""
     if up is None:
         return GateState(False, "not configured: no [upstream] in the config, nothing is ever forwarded")
-    at = {"reason": last["reason"], "since": last["at"], "by": last["actor"]} if last else {}
-    if last and last["action"] == "suspend":
-        return GateState(False, f"suspended by {last['actor']} at {_iso(last['at'])}: {last['reason']}",
-                         suspended=True, order=last.get("order"), **at)
+    at: dict[str, Any] = {"reason": last.reason, "since": last.at, "by": last.actor} if last else {}
+    if last and last.action == "suspend":
+        return GateState(False, f"suspended by {last.actor} at {_iso(last.at)}: {last.reason}",
+                         suspended=True, order=last.order, **at)
     if not up.require_approval:
         return GateState(True, f"forwarding to {up.target} {up.url}", **at)
-    approval = (last or {}).get("approval")
+    approval = last.approval if last else None
     if not approval:
         return GateState(False, "waiting for an approval (upstream.require_approval): "
                                 "edge-app upstream resume --approval FILE", suspended=False, **at)
     at["approval"] = approval
-    if approval["key_fingerprint"] not in trusted:
-        return GateState(False, f"the approval's key {approval['key_fingerprint']} is no longer in "
+    if approval.key_fingerprint not in trusted:
+        return GateState(False, f"the approval's key {approval.key_fingerprint} is no longer in "
                                 "upstream.trust_keys: a new approval is needed", **at)
-    if now_ms < approval["not_before_ms"]:
-        return GateState(False, f"approved from {_iso(approval['not_before_ms'])} only (box clock {_iso(now_ms)})",
+    if now_ms < approval.not_before_ms:
+        return GateState(False, f"approved from {_iso(approval.not_before_ms)} only (box clock {_iso(now_ms)})",
                          **at)
-    if now_ms > approval["not_after_ms"]:
-        return GateState(False, f"the approval expired at {_iso(approval['not_after_ms'])}: a new approval is "
+    if now_ms > approval.not_after_ms:
+        return GateState(False, f"the approval expired at {_iso(approval.not_after_ms)}: a new approval is "
                                 "needed (edge-app upstream resume --approval FILE)", **at)
-    return GateState(True, f"forwarding to {up.target} {up.url} (approved by {approval['issued_by'] or 'the authority'}"
-                           f" until {_iso(approval['not_after_ms'])})", **at)
+    return GateState(True, f"forwarding to {up.target} {up.url} (approved by {approval.issued_by or 'the authority'}"
+                           f" until {_iso(approval.not_after_ms)})", **at)

@@ -27,6 +27,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from edge_app.model.upstream import OrderSummary
 from edge_app.upstream.approval import ApprovalError, canonical, check_signed, iso, iso_dt, key_fingerprint, parse_time
 
 ORDER_TYPE = "edge-app-upstream-suspend"
@@ -44,9 +45,10 @@ class SuspendOrder:
     issued_by: str
     key_fingerprint: str
 
-    def summary(self) -> dict[str, Any]:
-        return {"order_id": self.order_id, "issued_at_ms": self.issued_at_ms, "issued_by": self.issued_by,
-                "key_fingerprint": self.key_fingerprint}
+    def summary(self) -> OrderSummary:
+        """What the gate keeps of the order once applied."""
+        return OrderSummary(order_id=self.order_id, issued_at_ms=self.issued_at_ms, issued_by=self.issued_by,
+                            key_fingerprint=self.key_fingerprint)
 
 
 def verify_order(doc: Any, trust_keys: list[Ed25519PublicKey], vehicle: str, now_ms: int) -> SuspendOrder:

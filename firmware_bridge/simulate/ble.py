@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from firmware_bridge.codecs.ieee11073 import encode_float, encode_sfloat
+from firmware_bridge.protocols import SPECS, find_spec, resolve
 from firmware_bridge.simulate.patient import PatientModel, Vitals
 
 Encoder = Callable[[Vitals, int], bytes | None]
@@ -76,36 +77,68 @@ class GlucoseMeter:
         self.answered = len(writes)
 
 
-# protocol -> (GATT profile for the fake, characteristic that carries values, encoder, advertised name)
-DEVICES: dict[str, tuple[dict[int, list[tuple[int, list[str], bytes]]], int, Encoder, str]] = {
-    "gatt-heart-rate": ({0x180D: [(0x2A37, ["notify"], b""), (0x2A38, ["read"], b"\x01")]}, 0x2A37, _hr, "SIM-HRM"),
-    "gatt-plx": ({0x1822: [(0x2A5E, ["indicate"], b""), (0x2A5F, ["notify"], b"")]}, 0x2A5F, _plx, "SIM-PLX"),
-    "gatt-blood-pressure": ({0x1810: [(0x2A35, ["indicate"], b""), (0x2A49, ["read"], b"\x00\x00")]}, 0x2A35, _bp,
-                            "SIM-BP"),
-    "gatt-temperature": ({0x1809: [(0x2A1C, ["indicate"], b"")]}, 0x2A1C, _temp, "SIM-THERMO"),
-    "gatt-glucose": ({0x1808: [(0x2A18, ["notify"], b""), (0x2A52, ["write", "indicate"], b"")]}, 0x2A18, _never,
-                     "SIM-GLUCOSE"),
-}
+GattProfile = dict[int, list[tuple[int, list[str], bytes]]]  # service -> (characteristic, flags, initial value)
+
+
+@dataclass(frozen=True, slots=True)
+class BleSimulator:
+    """One simulated device: its GATT profile on the fake, the characteristic carrying values, how each tick's
+    value is made, and the name it advertises; `keeps_records`: a meter answering the RACP (GlucoseMeter)."""
+
+    profile: GattProfile
+    value_char: int
+    encode: Encoder
+    name: str
+    keeps_records: bool = False
+
+
+# Named by the protocol registry (firmware_bridge.protocols, ble_simulator).
+HEART_RATE = BleSimulator({0x180D: [(0x2A37, ["notify"], b""), (0x2A38, ["read"], b"\x01")]}, 0x2A37, _hr, "SIM-HRM")
+PULSE_OXIMETER = BleSimulator({0x1822: [(0x2A5E, ["indicate"], b""), (0x2A5F, ["notify"], b"")]}, 0x2A5F, _plx,
+                              "SIM-PLX")
+BLOOD_PRESSURE = BleSimulator({0x1810: [(0x2A35, ["indicate"], b""), (0x2A49, ["read"], b"\x00\x00")]}, 0x2A35, _bp,
+                              "SIM-BP")
+THERMOMETER = BleSimulator({0x1809: [(0x2A1C, ["indicate"], b"")]}, 0x2A1C, _temp, "SIM-THERMO")
+GLUCOSE_METER = BleSimulator({0x1808: [(0x2A18, ["notify"], b""), (0x2A52, ["write", "indicate"], b"")]}, 0x2A18,
+                             _never, "SIM-GLUCOSE", keeps_records=True)
+
+
+def ble_simulated_protocols() -> list[str]:
+    """Names of the protocols `edge-app simulate --bus` can simulate, in registry order."""
+    return [str(s.name) for s in SPECS if s.ble_simulator is not None]
+
+
+def ble_simulator_for(protocol: str) -> BleSimulator:
+    """The simulated device of a protocol; ValueError names the protocols that have one."""
+    spec = find_spec(protocol)
+    if spec is None or spec.ble_simulator is None:
+        raise ValueError(f"cannot simulate {protocol!r} over BLE; simulated: {', '.join(ble_simulated_protocols())}")
+    sim = resolve(spec.ble_simulator)
+    if not isinstance(sim, BleSimulator):
+        raise TypeError(f"registry: {spec.ble_simulator} is not a BleSimulator")
+    return sim
 
 
 async def serve(protocol: str, *, address: str, rate_hz: float, seed: int | None,
                 stop: asyncio.Event) -> None:
     """Own org.bluez on the bus in DBUS_SYSTEM_BUS_ADDRESS and send values while the central listens."""
+    # Imported here: dbus-fast is needed only once a device is served, not to check arguments or encode values.
+    # lazy: dbus_fast only when a BLE device is simulated
     from firmware_bridge.simulate.bluez import FakeBlueZ
 
-    profile, char, encode, name = DEVICES[protocol]
+    sim = ble_simulator_for(protocol)
     fake = await FakeBlueZ.start()
-    device = fake.add(profile, address=address, name=name)
+    device = fake.add(sim.profile, address=address, name=sim.name)
     fake.radio_on()
     patient = PatientModel(seed)
-    meter = GlucoseMeter() if protocol == "gatt-glucose" else None
+    meter = GlucoseMeter() if sim.keeps_records else None
     tick = 0
     try:
         while not stop.is_set():
             vitals = patient.step()
-            value = encode(vitals, tick)
-            if value is not None and device.subscribed(char):
-                device.send(char, value)
+            value = sim.encode(vitals, tick)
+            if value is not None and device.subscribed(sim.value_char):
+                device.send(sim.value_char, value)
             if meter is not None:
                 meter.tick(patient, tick)
                 meter.answer(device)
@@ -120,8 +153,10 @@ async def serve(protocol: str, *, address: str, rate_hz: float, seed: int | None
 
 def simulate_ble_main(protocol: str, *, address: str | None, rate_hz: float, seed: int | None) -> int:
     """`edge-app simulate gatt-… --bus`: exit 2 with a reason when it cannot run."""
-    if protocol not in DEVICES:
-        print(f"edge-app: cannot simulate {protocol!r} over BLE; simulated: {', '.join(DEVICES)}", file=sys.stderr)
+    try:
+        ble_simulator_for(protocol)
+    except ValueError as exc:
+        print(f"edge-app: {exc}", file=sys.stderr)
         return 2
     if not os.environ.get("DBUS_SYSTEM_BUS_ADDRESS"):
         print("edge-app: set DBUS_SYSTEM_BUS_ADDRESS to a private bus (e.g. from `dbus-daemon --session "

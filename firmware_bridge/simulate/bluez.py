@@ -9,6 +9,8 @@ appear on Connect and vanish on disconnect as they do under bluetoothd.
 # ruff: noqa: N802, E704
 # No `from __future__ import annotations`: dbus-fast reads the D-Bus signatures from live annotations.
 import asyncio
+import subprocess
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 from dbus_fast import BusType, DBusError, Variant
@@ -18,7 +20,6 @@ from dbus_fast.constants import PropertyAccess
 from dbus_fast.service import ServiceInterface, dbus_property, method
 
 if TYPE_CHECKING:
-    import subprocess
     from collections.abc import Callable
     from os import PathLike
 
@@ -356,9 +357,6 @@ PRIVATE_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bu
 def start_private_bus(directory: "str | PathLike[str]", dbus_daemon: str = "dbus-daemon",
                       preexec_fn: "Callable[[], object] | None" = None) -> "tuple[subprocess.Popen[str], str]":
     """A dbus-daemon of our own to stand in for the system bus: (process, address)."""
-    import subprocess
-    from pathlib import Path
-
     d = Path(directory)
     conf = d / "bus.conf"
     conf.write_text(PRIVATE_BUS_CONFIG.format(sock=d / "system_bus_socket"))

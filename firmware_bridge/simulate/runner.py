@@ -8,24 +8,19 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from firmware_bridge.protocols import ProtocolName
-from firmware_bridge.simulate.hl7 import Hl7Simulator
-from firmware_bridge.simulate.masimo import MasimoSimulator
-from firmware_bridge.simulate.nonin import (
-    NoninDf2Simulator,
-    NoninDf7Simulator,
-    NoninDf8Simulator,
-    NoninDf13Simulator,
-)
+from firmware_bridge.protocols import SPECS, find_spec, resolve
+from firmware_bridge.simulate.hl7 import simulate_tcp_main
 
 if TYPE_CHECKING:
+    # lazy: the pty only with --pty
     from firmware_bridge.simulate.ports import VirtualSerialPort
 
 _LOGGER = logging.getLogger(__name__)
 
 
+@runtime_checkable
 class FrameSource(Protocol):
     """A simulated monitor: the bytes it sends for each tick, given the wall time of that tick."""
 
@@ -34,24 +29,23 @@ class FrameSource(Protocol):
     def next_frame(self, when: datetime) -> bytes: ...
 
 
-# One entry per protocol that can be simulated; a new protocol adds its generator here.
-SIMULATORS: dict[ProtocolName, Callable[[int | None], FrameSource]] = {
-    ProtocolName.MASIMO_ASCII: MasimoSimulator,
-    ProtocolName.HL7_ORU: Hl7Simulator,
-    ProtocolName.NONIN_DF2: NoninDf2Simulator,
-    ProtocolName.NONIN_DF7: NoninDf7Simulator,
-    ProtocolName.NONIN_DF8: NoninDf8Simulator,
-    ProtocolName.NONIN_DF13: NoninDf13Simulator,
-}
+def simulated_protocols() -> list[str]:
+    """Sorted names of the protocols whose registry spec names a frame source (--port, --pty)."""
+    return sorted(str(s.name) for s in SPECS if s.frame_source is not None)
 
 
 def simulator_for(protocol: str, seed: int | None = None) -> FrameSource:
     """A fresh frame source; ValueError names the protocols that can be simulated."""
-    try:
-        return SIMULATORS[ProtocolName(protocol)](seed)
-    except (ValueError, KeyError):
-        known = ", ".join(sorted(str(p) for p in SIMULATORS))
-        raise ValueError(f"cannot simulate {protocol!r}; simulated protocols: {known}") from None
+    spec = find_spec(protocol)
+    if spec is None or spec.frame_source is None:
+        over_ble = f"; {protocol} is Bluetooth LE: simulate it with --bus" if spec and spec.ble_simulator else ""
+        raise ValueError(f"cannot simulate {protocol!r}; simulated protocols: {', '.join(simulated_protocols())}"
+                         + over_ble)
+    factory = resolve(spec.frame_source)
+    source = factory(seed) if callable(factory) else None
+    if not isinstance(source, FrameSource):
+        raise TypeError(f"registry: {spec.frame_source} does not make a FrameSource")
+    return source
 
 
 async def run_simulator(protocol: str, write: Callable[[bytes], None], *, rate_hz: float = 1.0,
@@ -112,10 +106,9 @@ def simulate_main(protocol: str, *, port: str | None, pty_link: str | None, rate
     if sum(a is not None for a in (port, pty_link, listen, connect)) != 1:
         return _fail("give exactly one of --port PORT, --pty LINK, --listen HOST:PORT or --connect HOST:PORT")
     if listen is not None or connect is not None:
-        from firmware_bridge.simulate.hl7 import simulate_tcp_main
-
         return simulate_tcp_main(protocol, listen=listen, connect=connect, rate_hz=rate_hz, seed=seed)
     if pty_link is not None:
+        # lazy: the pty only with --pty
         from firmware_bridge.simulate.ports import VirtualSerialPort
 
         try:
@@ -124,6 +117,7 @@ def simulate_main(protocol: str, *, port: str | None, pty_link: str | None, rate
             return _fail(f"cannot make a pty at {pty_link}: {exc.strerror or exc}")
         write, close, where = _draining(vport), vport.close, f"{pty_link} -> {vport.slave_name}"
     else:
+        # lazy: pyserial only with --port
         import serial  # type: ignore[import-untyped]
 
         assert port is not None

@@ -155,6 +155,7 @@ class BleTransport(Transport):
 
     async def _watch_bluez(self, queue: asyncio.Queue[object]) -> None:
         try:
+            # lazy: dbus_fast only to watch bluetoothd (BLE devices configured)
             from dbus_fast import BusType, Message, MessageType
             from dbus_fast.aio import MessageBus
         except ImportError:  # not BlueZ (bleak on another OS): nothing to watch

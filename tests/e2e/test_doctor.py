@@ -145,16 +145,17 @@ def test_clock_compares_with_the_reading_stored_last(tmp_path: Path) -> None:
     """After NTP stepped the clock back an hour, older rows carry later times: the newest stored reading is
     the one stored last (highest id), so a corrected clock is not reported as behind."""
     from edge_app.cli.doctor import _clock, _database
-    from edge_app.store import records
+    from edge_app.model.observation import NewObservation
+    from edge_app.store.observations import insert_device_observations
     from edge_app.store.writer import Writer
 
     now_ms = int(time.time() * 1000)
     writer = Writer(tmp_path / "edge.db")
     try:
         for t in (now_ms + 3_600_000, now_ms - 5_000):  # before the step (clock an hour ahead), then after
-            o = records.NewObservation(metric="spo2", value=97, unit="%", received_at=t, source="device",
-                                       device="oximeter")
-            writer.submit(records.insert_device_observations([o])).result(5)
+            o = NewObservation(metric="spo2", value=97, unit="%", received_at=t, source="device",
+                               device="oximeter")
+            writer.submit(insert_device_observations([o])).result(5)
     finally:
         writer.close()
     row, newest = _database(tmp_path / "edge.db")

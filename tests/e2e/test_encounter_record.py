@@ -145,7 +145,7 @@ def test_reads_and_writes_of_patient_data_are_audited(daemon: Daemon, root: Path
     import sqlite3
 
     from edge_app.store.connection import open_db
-    from edge_app.store.queries import verify_audit_chain
+    from edge_app.store.audit import verify_audit_chain
     from tests.e2e.harness import wait_for
 
     with daemon.client() as c:

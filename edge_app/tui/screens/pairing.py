@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual import work
 from textual.app import ComposeResult
@@ -13,21 +13,22 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Static
 
+from edge_app.model.system import PairingCode
 from edge_app.tui.api import Api, ApiProblem
 
 
 def qr_text(payload: str) -> str:
     """The QR code as half-block characters (two modules per character row), readable by a tablet camera."""
-    import segno
+    import segno  # lazy: only when a tablet is paired
 
     out = io.StringIO()
     segno.make(payload, error="m").terminal(out=out, compact=True, border=2)
     return out.getvalue().rstrip("\n")
 
 
-def pairing_payload(doc: dict[str, Any]) -> str:
+def pairing_payload(doc: PairingCode) -> str:
     """What the tablet's camera reads: where to connect, the code, and the certificate to pin."""
-    return json.dumps({"edge-app": 1, "url": doc["url"], "code": doc["code"], "sha256": doc["fingerprint"]},
+    return json.dumps({"edge-app": 1, "url": doc.url, "code": doc.code, "sha256": doc.fingerprint},
                       separators=(",", ":"))
 
 
@@ -42,7 +43,7 @@ class PairingScreen(Screen[None]):
     def __init__(self, api: Api) -> None:
         super().__init__()
         self.api = api
-        self.doc: dict[str, Any] | None = None
+        self.doc: PairingCode | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="pairing"):
@@ -59,7 +60,7 @@ class PairingScreen(Screen[None]):
     @work(exclusive=True)
     async def fetch(self) -> None:
         try:
-            self.doc = await self.api.post("/pairing-codes", {"scope": "crew"})
+            self.doc = await self.api.post_as(PairingCode, "/pairing-codes", {"scope": "crew"})
         except ApiProblem as exc:
             self.query_one("#pair-text", Static).update(f"no code: {exc}")
             return
@@ -69,19 +70,19 @@ class PairingScreen(Screen[None]):
         doc = self.doc
         if doc is None:
             return
-        left = int(doc["expires_at"] / 1000 - time.time())
-        code = f"{doc['code'][:5]}-{doc['code'][5:]}"
+        left = int(doc.expires_at / 1000 - time.time())
+        code = f"{doc.code[:5]}-{doc.code[5:]}"
         if left <= 0:
             self.query_one("#pair-qr", Static).update("")
             self.query_one("#pair-text", Static).update(f"code {code} EXPIRED\npress r for a new one")
             return
-        url = doc["url"] or "no tablet listener: set [api] listen in the config"
-        fp = doc["fingerprint"] or "none (plain HTTP on loopback only)"
+        url = doc.url or "no tablet listener: set [api] listen in the config"
+        fp = doc.fingerprint or "none (plain HTTP on loopback only)"
         self.query_one("#pair-text", Static).update(
             f"code   {code}\nvalid  {left // 60}:{left % 60:02d} more, once\n\nurl    {url}\n\ncertificate SHA-256\n"
             + "\n".join(fp[i:i + 24] for i in range(0, len(fp), 24))
             + "\n\nOn the tablet: scan the code, or type the code and check the fingerprint.")
-        if doc["url"]:
+        if doc.url:
             self.query_one("#pair-qr", Static).update(qr_text(pairing_payload(doc)))
 
     def _tick(self) -> None:

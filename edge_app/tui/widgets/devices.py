@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from textual.widgets import DataTable
 
+from edge_app.model.devices import Device
 from edge_app.tui.widgets.tiles import age_words
 
 COLUMNS = (("name", "Device"), ("state", "State"), ("last", "Last frame"), ("frames", "Frames ok/bad"),
@@ -17,7 +17,7 @@ class DeviceTable(DataTable[str]):
 
     def __init__(self, *, id: str) -> None:
         super().__init__(id=id, cursor_type="none", zebra_stripes=True)
-        self.devices: dict[str, dict[str, Any]] = {}
+        self.devices: dict[str, Device] = {}
         # name -> (last_frame_at, time.monotonic(), age in s) when that last_frame_at was first drawn
         self._seen: dict[str, tuple[int, float, float]] = {}
 
@@ -28,12 +28,12 @@ class DeviceTable(DataTable[str]):
     def draw(self, now: float | None = None) -> None:
         now = now or time.time()
         for name, d in sorted(self.devices.items()):
-            c = d.get("counters", {})
-            last = d.get("last_frame_at")
+            c = d.counters
+            last = d.last_frame_at
             # The port is in `edge-app status`; here the crew needs the state in a word (80 columns).
-            state = d["state"] + (f": {d['detail']}" if d.get("detail") and d["state"] != "connected" else "")
-            if d.get("status_flags"):
-                state += f" [{', '.join(d['status_flags'])}]"
+            state = d.state + (f": {d.detail}" if d.detail and d.state != "connected" else "")
+            if d.status_flags:
+                state += f" [{', '.join(d.status_flags)}]"
             cells = (name, state, f"{age_words(self.frame_age(name, last, now))} ago" if last else "never",
                      f"{c.get('frames_ok', 0)}/{c.get('frames_bad', 0)}", str(c.get("committed", 0)))
             if name in self.rows:

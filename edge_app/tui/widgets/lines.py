@@ -9,6 +9,8 @@ from rich.markup import escape
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from edge_app.model.encounter import Encounter, Patient, Times
+
 # key -> (time name in the API, words on screen), in the order a job runs
 TIME_KEYS: tuple[tuple[str, str, str], ...] = (
     ("1", "call", "call"), ("2", "mobile", "mobile"), ("3", "at_scene", "scene"),
@@ -80,19 +82,19 @@ class KeyBar(FittedLine):
 class EncounterLine(Static):
     """Which encounter the keys act on, and whether device readings attach to it."""
 
-    encounter: reactive[dict[str, Any] | None] = reactive(None, always_update=True)
+    encounter: reactive[Encounter | None] = reactive(None, always_update=True)
     active_id: reactive[str | None] = reactive(None)
 
     def line_text(self) -> str:
         enc = self.encounter
         if enc is None:
             return "no open encounter: readings are kept unassigned; press n to start one"
-        ref = enc.get("incident_ref") or "no incident ref"
-        p = enc.get("patient") or {}
-        who = " ".join(str(x) for x in (p.get("name"), p.get("sex"), _age(p)) if x) or "patient not named"
-        status = "" if enc.get("status") == "open" else f" · {enc['status'].upper().replace('_', ' ')}"
-        line = f"encounter open since {hhmm(enc['created_at'])} · {ref} · {who}{status}"
-        if self.active_id and enc.get("id") != self.active_id:
+        ref = enc.incident_ref or "no incident ref"
+        p = enc.patient
+        who = " ".join(str(x) for x in (p.name, p.sex, _age(p)) if x) or "patient not named"
+        status = "" if enc.status == "open" else f" · {enc.status.upper().replace('_', ' ')}"
+        line = f"encounter open since {hhmm(enc.created_at)} · {ref} · {who}{status}"
+        if self.active_id and enc.id != self.active_id:
             line += " · NOT the active one: device readings go to the newest open encounter"
         return line
 
@@ -103,22 +105,22 @@ class EncounterLine(Static):
         self.update(escape(self.line_text()))
 
 
-def _age(p: dict[str, Any]) -> str:
-    if p.get("date_of_birth"):
-        return f"born {p['date_of_birth']}"
-    return f"about {p['estimated_age']}" if p.get("estimated_age") is not None else ""
+def _age(p: Patient) -> str:
+    if p.date_of_birth:
+        return f"born {p.date_of_birth}"
+    return f"about {p.estimated_age}" if p.estimated_age is not None else ""
 
 
 class TimesBar(FittedLine):
     """The time stamps with the key that sets each ("3 at scene 10:42"), and the key to type them."""
 
-    times: reactive[dict[str, int | None]] = reactive(dict, always_update=True)
+    times: reactive[Times | None] = reactive(None, always_update=True)
     gap = " "
 
-    def watch_times(self, times: dict[str, int | None]) -> None:
+    def watch_times(self, times: Times | None) -> None:
         parts = []
         for key, name, words in TIME_KEYS:
-            at = times.get(name)
+            at = getattr(times, name) if times else None
             stamp = f" {hhmm(at)} " if at else "--"
             style = "b reverse" if at else "dim"
             parts.append((f"[b $accent]{key}[/] {words} [{style}]{stamp}[/]",

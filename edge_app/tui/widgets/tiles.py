@@ -6,6 +6,7 @@ import time
 from collections import deque
 from typing import Any
 
+import msgspec
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.reactive import reactive
@@ -22,6 +23,17 @@ TREND_BUCKETS = 30
 # (so it does not come back into the trend, among other readings, once the clock has caught up). More
 # than the 5 minutes ahead the API allows a manual entry's time (a tablet's clock a little ahead).
 FUTURE_SLACK_S = 10 * 60
+
+
+class Shown(msgspec.Struct, frozen=True):
+    """What a tile shows: a value, when it was taken (epoch ms), from which device (None: entered by hand),
+    its flags, and the rank of its metric among the tile's (0: the first, e.g. heart_rate before pulse_rate)."""
+
+    value: Any
+    time: int
+    device: str | None
+    flags: list[str]
+    rank: int = 0
 
 
 def age_words(age_s: float) -> str:
@@ -53,9 +65,9 @@ def trend_buckets(points: deque[tuple[float, float]], now: float) -> list[float]
 
 
 class VitalTile(Vertical):
-    """One metric. `reading` is the latest value dict from the API (value, unit, time, device)."""
+    """One metric. `reading` is the value on show."""
 
-    reading: reactive[dict[str, Any] | None] = reactive(None, always_update=True)
+    reading: reactive[Shown | None] = reactive(None, always_update=True)
     now: reactive[float] = reactive(0.0)
 
     def __init__(self, label: str, metrics: tuple[str, ...], unit: str, *, decimals: int = 0, id: str,
@@ -86,8 +98,8 @@ class VitalTile(Vertical):
         self.pair_value = value
         self._refresh()
 
-    def _shown(self, r: dict[str, Any]) -> str:
-        shown = format_value(r["value"], self.decimals)
+    def _shown(self, r: Shown) -> str:
+        shown = format_value(r.value, self.decimals)
         if self.pair is not None:
             shown += "/" + ("--" if self.pair_value is None else format_value(self.pair_value, self.decimals))
         return shown
@@ -100,7 +112,7 @@ class VitalTile(Vertical):
         if r is None:
             return float("inf")
         at, age_then = self._arrived
-        return max(0.0, (self.now or time.time()) - r["time"] / 1000, age_then + time.monotonic() - at)
+        return max(0.0, (self.now or time.time()) - r.time / 1000, age_then + time.monotonic() - at)
 
     def _state(self) -> tuple[str, str, str]:
         r = self.reading
@@ -108,8 +120,8 @@ class VitalTile(Vertical):
             return "--", f"{self.label}: no data", "nodata"
         age = self.age()
         shown = self._shown(r)
-        src = r.get("device") or "manual"
-        flags = f" [{', '.join(r['flags'])}]" if r.get("flags") else ""
+        src = r.device or "manual"
+        flags = f" [{', '.join(r.flags)}]" if r.flags else ""
         if self.stale_s != STALE_S:
             src += f" · stale after {age_words(self.stale_s)}"
         if age >= self.no_data_s:
@@ -127,10 +139,10 @@ class VitalTile(Vertical):
         for s in ("live", "stale", "nodata"):
             self.set_class(s == state, s)
 
-    def watch_reading(self, reading: dict[str, Any] | None) -> None:
+    def watch_reading(self, reading: Shown | None) -> None:
         if reading is not None:
-            self._arrived = (time.monotonic(), max(0.0, time.time() - reading["time"] / 1000))
-            self.add_point(reading["time"], reading["value"])
+            self._arrived = (time.monotonic(), max(0.0, time.time() - reading.time / 1000))
+            self.add_point(reading.time, reading.value)
         self._refresh()
 
     def watch_now(self, now: float) -> None:

@@ -12,10 +12,12 @@ def make_target(cfg: Config) -> Target:
     if cfg.upstream is None:
         raise ValueError("the config has no [upstream] section")
     if cfg.upstream.target == "fhir":
+        # lazy: the configured target's library only
         from edge_app.uplink.targets.fhir import FhirTarget
 
         return FhirTarget(cfg)
     if cfg.upstream.target == "mqtt":
+        # lazy: the configured target's library only
         from edge_app.uplink.targets.mqtt import MqttTarget
 
         return MqttTarget(cfg)

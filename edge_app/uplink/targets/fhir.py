@@ -194,7 +194,7 @@ def check_transaction_response(resp: httpx.Response, sent: int) -> Result:
         answer = entry.get("response") if isinstance(entry, dict) else None
         status_text = str((answer or {}).get("status", "")).strip()
         code = status_text.split(" ", 1)[0]
-        status = int(code) if code.isdigit() else 0
+        status = int(code) if (code.isascii() and code.isdigit()) else 0
         if 200 <= status < 300:
             continue
         why = outcome_text((answer or {}).get("outcome")) or status_text or "no status"

@@ -12,19 +12,23 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
+from msgspec.structs import replace
 
 from edge_app.clinical.fhir import encounter_bundle, iso
 from edge_app.clinical.fhir_codes import CATEGORY, LOINC_DISPLAY
+from edge_app.model.devices import KnownDevice
+from edge_app.model.encounter import EncounterRecord, Intervention, MedicationGiven, Note, Patient, Times
+from edge_app.model.observation import Observation
 from firmware_bridge.metrics import METRICS, Metric
+from tests.edge_app.clinical.records import MIN, T0, obs, record
 
 NS = uuid.UUID("6f1c1f1e-8d7a-4a43-9f1e-2d4b5a6c7d8e")
-T0 = 1772361060000  # 2026-03-01T10:31:00Z
-MIN = 60_000
 LOINC, UCUM, SNOMED = "http://loinc.org", "http://unitsofmeasure.org", "http://snomed.info/sct"
 VITAL = "http://terminology.hl7.org/CodeSystem/observation-category"
 
@@ -33,34 +37,24 @@ def id_for(key: str, ns: uuid.UUID = NS) -> str:
     return str(uuid.uuid5(ns, key))
 
 
-def obs(i: int, metric: str, value: Any, t: int, device: str | None = None, **kw: Any) -> dict[str, Any]:
-    unit = METRICS[Metric(metric)].unit
-    return {"id": i, "encounter_id": "enc-1", "metric": metric, "value": value, "unit": unit,
-            "device_time": kw.get("device_time"), "received_at": t, "source": "device" if device else "manual",
-            "device": device, "flags": kw.get("flags", []), "entered_by": None if device else "tablet-1"}
-
-
-def make_record(**patient: Any) -> dict[str, Any]:
+def make_record(**patient: Any) -> EncounterRecord:
     """Journey 1: a 67-year-old man with COPD and a chest infection, handed over at hospital."""
-    return {
-        "id": "0b6a3f0e-5d0c-4a7e-9a0e-3c1f2b4d5e6f", "incident_ref": "INC-20260301-0042", "status": "handed_over",
-        "spo2_scale": 2, "created_at": T0, "updated_at": T0 + 90 * MIN, "version": 12,
-        "complaint": "shortness of breath, productive cough", "injuries": None,
-        "patient": {"name": "John Smith", "date_of_birth": "1958-04-02", "estimated_age": None, "sex": "male",
-                    "nhs_number": "9434765919", "allergies": ["penicillin"], "medications": ["salbutamol inhaler"],
-                    "history": "COPD"} | patient,
-        "times": {"call": T0, "mobile": T0 + 2 * MIN, "at_scene": T0 + 10 * MIN, "at_patient": T0 + 12 * MIN,
-                  "left_scene": T0 + 49 * MIN, "at_hospital": T0 + 67 * MIN, "handover": T0 + 80 * MIN,
-                  "clear": None},
-        "medications_given": [
-            {"id": 2, "drug": "Salbutamol", "dose": 5, "unit": "mg", "route": "nebulised", "time": T0 + 20 * MIN,
-             "given_by": "J Bloggs", "entered_by": "tablet-1"},
-            {"id": 3, "drug": "Paracetamol", "dose": 1, "unit": "g", "route": "IV", "time": T0 + 30 * MIN,
-             "given_by": None, "entered_by": "tablet-2"}],
-        "interventions": [{"id": 1, "what": "IV cannula, left antecubital fossa", "time": T0 + 25 * MIN,
-                           "by": None, "entered_by": "tablet-1"}],
-        "notes": [{"id": 1, "text": "wife travelling with patient", "time": T0 + 40 * MIN, "entered_by": "tablet-1"}],
-    }
+    return record(
+        incident_ref="INC-20260301-0042", status="handed_over", spo2_scale=2, updated_at=T0 + 90 * MIN, version=12,
+        complaint="shortness of breath, productive cough",
+        patient=replace(Patient(name="John Smith", date_of_birth="1958-04-02", sex="male", nhs_number="9434765919",
+                                allergies=["penicillin"], medications=["salbutamol inhaler"], history="COPD"),
+                        **patient),
+        times=Times(call=T0, mobile=T0 + 2 * MIN, at_scene=T0 + 10 * MIN, at_patient=T0 + 12 * MIN,
+                    left_scene=T0 + 49 * MIN, at_hospital=T0 + 67 * MIN, handover=T0 + 80 * MIN),
+        medications_given=[
+            MedicationGiven(id=2, drug="Salbutamol", dose=5.0, unit="mg", route="nebulised", time=T0 + 20 * MIN,
+                            given_by="J Bloggs", entered_by="tablet-1"),
+            MedicationGiven(id=3, drug="Paracetamol", dose=1.0, unit="g", route="IV", time=T0 + 30 * MIN,
+                            given_by=None, entered_by="tablet-2")],
+        interventions=[Intervention(id=1, what="IV cannula, left antecubital fossa", time=T0 + 25 * MIN, by=None,
+                                    entered_by="tablet-1")],
+        notes=[Note(id=1, text="wife travelling with patient", time=T0 + 40 * MIN, entered_by="tablet-1")])
 
 
 OBSERVATIONS = [
@@ -84,18 +78,19 @@ OBSERVATIONS = [
     obs(24, "gcs_motor", 5, T0 + 45 * MIN),
     obs(25, "gcs_motor", 6, T0 + 50 * MIN),                           # a lone component
 ]
-DEVICES: list[dict[str, Any]] = [
-    {"name": "oximeter", "protocol": "masimo-ascii", "port": "/dev/serial/by-id/usb-x-if00",
-     "info": {"maker": "Masimo", "model": "Rad-8", "serial": "RAD8-000123", "firmware": "7.1.2"}},
-    {"name": "bp-cuff", "protocol": "gatt-blood-pressure", "port": None, "info": {}},
-    {"name": "thermometer", "protocol": "gatt-temperature", "port": None, "info": {}},   # not used: no Device
+DEVICES = [
+    KnownDevice(name="oximeter", protocol="masimo-ascii", port="/dev/serial/by-id/usb-x-if00",
+                info={"maker": "Masimo", "model": "Rad-8", "serial": "RAD8-000123", "firmware": "7.1.2"}),
+    KnownDevice(name="bp-cuff", protocol="gatt-blood-pressure", port=None, info={}),
+    KnownDevice(name="thermometer", protocol="gatt-temperature", port=None, info={}),   # not used: no Device
 ]
 NOW = T0 + 95 * MIN
+GOLDEN = Path(__file__).parent / "golden"
 
 
-def build(record: dict[str, Any] | None = None, observations: list[dict[str, Any]] | None = None,
+def build(rec: EncounterRecord | None = None, observations: list[Observation] | None = None,
           **kw: Any) -> dict[str, Any]:
-    return encounter_bundle(record or make_record(), OBSERVATIONS if observations is None else observations,
+    return encounter_bundle(rec or make_record(), OBSERVATIONS if observations is None else observations,
                             DEVICES, now_ms=NOW, id_for=kw.get("id_for", id_for))
 
 
@@ -149,6 +144,12 @@ def test_the_validator_is_not_vacuous(bundle: dict[str, Any]) -> None:
         Bundle.model_validate(broken)
 
 
+def test_the_journey_bundle_is_what_it_was_byte_for_byte(bundle: dict[str, Any]) -> None:
+    # golden/journey1_bundle.json was made by the mapping before it took typed records: what upstream
+    # receives must not change by accident. Regenerate it only for a change meant to reach the wire.
+    assert json.dumps(bundle, indent=1, ensure_ascii=False) + "\n" == (GOLDEN / "journey1_bundle.json").read_text()
+
+
 def test_transaction_of_puts_by_client_id(bundle: dict[str, Any]) -> None:
     assert bundle["type"] == "transaction" and bundle["timestamp"] == iso(NOW) == "2026-03-01T12:06:00.000Z"
     for e in bundle["entry"]:
@@ -173,9 +174,8 @@ def test_every_reference_resolves_inside_the_bundle(bundle: dict[str, Any]) -> N
 
 
 def test_no_patient_data_in_ids_or_urls(bundle: dict[str, Any]) -> None:
-    record = make_record()
     secrets = ["John", "Smith", "9434765919", "943 476 5919", "1958-04-02", "19580402", "INC-20260301-0042",
-               "0042", "penicillin", record["id"]]
+               "0042", "penicillin", make_record().id]
     locators = [e["fullUrl"] for e in bundle["entry"]] + [e["request"]["url"] for e in bundle["entry"]]
     locators += [r["id"] for r in resources(bundle)] + [bundle["id"], bundle["identifier"]["value"]]
     for loc in locators:
@@ -199,14 +199,14 @@ def test_deterministic_for_the_same_input() -> None:
 
 
 def test_each_metric_has_its_contract_loinc_and_ucum(bundle: dict[str, Any]) -> None:
-    singles = {o["id"]: o for o in OBSERVATIONS if o["id"] in (1, 2, 3, 7, 9, 15, 16, 17, 19, 20, 21, 25)}
+    singles = {o.id: o for o in OBSERVATIONS if o.id in (1, 2, 3, 7, 9, 15, 16, 17, 19, 20, 21, 25)}
     for oid, o in singles.items():
         r = by_id(bundle, f"observation:{oid}")
-        info = METRICS[Metric(o["metric"])]
-        assert codes(r["code"], LOINC)[0] == info.loinc, o["metric"]
+        info = METRICS[Metric(o.metric)]
+        assert codes(r["code"], LOINC)[0] == info.loinc, o.metric
         assert r["valueQuantity"]["system"] == UCUM and r["valueQuantity"]["code"] == info.unit
-        assert r["valueQuantity"]["value"] == o["value"]
-        assert r["effectiveDateTime"] == iso(o["received_at"])
+        assert r["valueQuantity"]["value"] == o.value
+        assert r["effectiveDateTime"] == iso(o.received_at)
     assert codes(by_id(bundle, "observation:1")["code"], LOINC) == ["59408-5", "2708-6"]
     assert {i.loinc for i in METRICS.values() if i.loinc} <= set(LOINC_DISPLAY)   # every code has a display
 
@@ -330,6 +330,9 @@ def test_devices_only_those_used(bundle: dict[str, Any]) -> None:
     assert by_id(bundle, "observation:17")["device"]["reference"] == f"urn:uuid:{devices['hr-strap']['id']}"
     manual = by_id(bundle, "observation:7")
     assert "device" not in manual and manual["performer"] == [{"display": "tablet-1"}]
+    # a monitor the store does not know (any more) is still a Device, by its name only
+    assert set(devices["capnograph"]) == {"resourceType", "id", "deviceName"}
+    assert devices["bp-cuff"]["note"] == [{"text": "protocol gatt-blood-pressure"}]
 
 
 def test_encounter(bundle: dict[str, Any]) -> None:
@@ -341,7 +344,7 @@ def test_encounter(bundle: dict[str, Any]) -> None:
     assert enc["reasonCode"] == [{"text": "shortness of breath, productive cough"}]
     assert enc["identifier"][0]["value"] == "INC-20260301-0042"
     assert "left scene: 2026-03-01T11:20:00.000Z" in enc["text"]["div"]
-    opened = build(make_record() | {"status": "open"})
+    opened = build(replace(make_record(), status="open"))
     enc = resources(opened, "Encounter")[0]
     assert enc["status"] == "in-progress" and "end" not in enc["period"]
 
@@ -379,7 +382,7 @@ def test_invalid_nhs_number_is_not_sent() -> None:
 
 
 def test_lone_total_not_testable_and_an_unknown_metric() -> None:
-    future = {**obs(2, "spo2", 70, T0, "scale"), "metric": "body_weight", "unit": "kg"}
+    future = obs(2, "body_weight", 70, T0, "scale", unit="kg")
     b = build(observations=[obs(1, "gcs_total", "NT", T0), future])
     Bundle.model_validate(b)
     total = by_id(b, "observation:1")
@@ -394,7 +397,7 @@ def test_refusals() -> None:
         build(id_for=lambda k: f"enc-{k}")
     with pytest.raises(ValueError, match="same id"):
         build(id_for=lambda k: id_for("one"))
-    wrong_unit = obs(1, "bp_systolic", 16, T0, "bp-cuff") | {"unit": "kPa"}
+    wrong_unit = obs(1, "bp_systolic", 16, T0, "bp-cuff", unit="kPa")
     with pytest.raises(ValueError, match="canonical"):
         build(observations=[wrong_unit])
     with pytest.raises(ValueError, match="finite"):

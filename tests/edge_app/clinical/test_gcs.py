@@ -13,6 +13,8 @@ from edge_app.clinical.gcs import (
     describe,
     gcs_total,
 )
+from edge_app.model.observation import Observation, Value
+from tests.edge_app.clinical.records import obs
 
 
 @pytest.mark.parametrize(("e", "v", "m", "total"), [
@@ -81,8 +83,8 @@ def test_value_object() -> None:
         g.eye = 4  # type: ignore[misc]
 
 
-def row(i: int, metric: str, value: object, t: int) -> dict:
-    return {"id": i, "metric": metric, "value": value, "received_at": t}
+def row(i: int, metric: str, value: Value, t: int) -> Observation:
+    return obs(i, metric, value, t)
 
 
 def test_components_keyed_in_one_by_one_are_one_assessment() -> None:
@@ -91,5 +93,5 @@ def test_components_keyed_in_one_by_one_are_one_assessment() -> None:
             row(5, "gcs_eye", 3, 600_000), row(6, "gcs_verbal", "NT", 600_000),
             row(7, "gcs_motor", 5, 600_000 + ASSESSMENT_WINDOW_MS + 1),  # too late: its own
             row(8, "gcs_eye", 2, 900_000), row(9, "gcs_eye", 1, 900_000)]  # a repeat starts a new one
-    groups = [[r["id"] for r in g] for g in assessments(reversed(rows))]
+    groups = [[r.id for r in g] for g in assessments(reversed(rows))]
     assert groups == [[1, 2, 3], [5, 6], [7], [8], [9]]

@@ -1,77 +1,73 @@
 """Handover text (journey 1, step 8): ATMIST read aloud, and the written summary."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from edge_app.clinical.handover import age_text, ago, atmist, hhmm, summary
+from edge_app.model.encounter import EncounterRecord, Intervention, MedicationGiven, Note, Patient, Times
+from edge_app.model.news2 import News2, News2Parameters
+from edge_app.model.observation import Observation
+from tests.edge_app.clinical.records import MIN, T0, obs, record
 
-T0 = 1772361060000  # 2026-03-01T10:31:00Z, the 999 call
-MIN = 60_000
 NOW = T0 + 70 * MIN  # 11:41 UTC, at the hospital
+PATIENT = Patient(name="Mary Jones", date_of_birth="1958-04-02", sex="female", nhs_number="9434765919",
+                  allergies=["penicillin (rash)"], medications=["salbutamol inhaler", "tiotropium"],
+                  history="COPD, home oxygen 2 L/min")
 
 
-def obs(i: int, metric: str, value: Any, t: int, device: str | None = None, unit: str = "") -> dict[str, Any]:
-    return {"id": i, "encounter_id": "enc-1", "metric": metric, "value": value, "unit": unit, "device_time": None,
-            "received_at": t, "source": "device" if device else "manual", "device": device, "flags": [],
-            "entered_by": None if device else "tablet-1"}
-
-
-def make_record(**changes: Any) -> dict[str, Any]:
+def make_record(**changes: Any) -> EncounterRecord:
     """A 67-year-old woman with COPD and a chest infection (journey 1), conveyed on SpO2 scale 2."""
-    record = {
-        "id": "0b6a3f0e-5d0c-4a7e-9a0e-3c1f2b4d5e6f", "incident_ref": "INC-20260301-0042", "status": "open",
-        "spo2_scale": 2, "created_at": T0, "updated_at": T0 + 60 * MIN, "version": 9,
-        "complaint": "increasing breathlessness for 2 days, new confusion", "injuries": None,
-        "patient": {"name": "Mary Jones", "date_of_birth": "1958-04-02", "estimated_age": None, "sex": "female",
-                    "nhs_number": "9434765919", "allergies": ["penicillin (rash)"],
-                    "medications": ["salbutamol inhaler", "tiotropium"], "history": "COPD, home oxygen 2 L/min"},
-        "times": {"call": T0, "mobile": T0 + 2 * MIN, "at_scene": T0 + 11 * MIN, "at_patient": T0 + 13 * MIN,
-                  "left_scene": T0 + 48 * MIN, "at_hospital": T0 + 66 * MIN, "handover": None, "clear": None},
+    return record(**{
+        "incident_ref": "INC-20260301-0042", "status": "open", "spo2_scale": 2, "updated_at": T0 + 60 * MIN,
+        "version": 9, "complaint": "increasing breathlessness for 2 days, new confusion", "patient": PATIENT,
+        "times": Times(call=T0, mobile=T0 + 2 * MIN, at_scene=T0 + 11 * MIN, at_patient=T0 + 13 * MIN,
+                       left_scene=T0 + 48 * MIN, at_hospital=T0 + 66 * MIN),
         "medications_given": [
-            {"id": 2, "drug": "Ipratropium bromide", "dose": 0.5, "unit": "mg", "route": "nebulised",
-             "time": T0 + 24 * MIN, "given_by": None, "entered_by": "tablet-1"},
-            {"id": 1, "drug": "Salbutamol", "dose": 5.0, "unit": "mg", "route": "nebulised", "time": T0 + 22 * MIN,
-             "given_by": "P. Singh", "entered_by": "tablet-1"}],
-        "interventions": [{"id": 1, "what": "12-lead ECG", "time": T0 + 23 * MIN, "by": None, "entered_by": "cab"}],
-        "notes": [{"id": 1, "text": "daughter has power of attorney", "time": T0 + 30 * MIN, "entered_by": "cab"}],
-    }
-    return record | changes
+            MedicationGiven(id=2, drug="Ipratropium bromide", dose=0.5, unit="mg", route="nebulised",
+                            time=T0 + 24 * MIN, given_by=None, entered_by="tablet-1"),
+            MedicationGiven(id=1, drug="Salbutamol", dose=5.0, unit="mg", route="nebulised", time=T0 + 22 * MIN,
+                            given_by="P. Singh", entered_by="tablet-1")],
+        "interventions": [Intervention(id=1, what="12-lead ECG", time=T0 + 23 * MIN, by=None, entered_by="cab")],
+        "notes": [Note(id=1, text="daughter has power of attorney", time=T0 + 30 * MIN, entered_by="cab")],
+    } | changes)
 
 
 OBSERVATIONS = [
-    obs(1, "spo2", 84, T0 + 15 * MIN, "oximeter", "%"), obs(2, "pulse_rate", 118, T0 + 15 * MIN, "oximeter", "/min"),
-    obs(3, "resp_rate", 28, T0 + 16 * MIN, unit="/min"), obs(4, "consciousness", "C", T0 + 16 * MIN),
-    obs(5, "bp_systolic", 102, T0 + 17 * MIN, "bp-cuff", "mm[Hg]"),
-    obs(6, "bp_diastolic", 64, T0 + 17 * MIN, "bp-cuff", "mm[Hg]"),
-    obs(7, "temperature", 38.6, T0 + 18 * MIN, unit="Cel"), obs(8, "oxygen_supplement", False, T0 + 16 * MIN),
+    obs(1, "spo2", 84, T0 + 15 * MIN, "oximeter"), obs(2, "pulse_rate", 118, T0 + 15 * MIN, "oximeter"),
+    obs(3, "resp_rate", 28, T0 + 16 * MIN), obs(4, "consciousness", "C", T0 + 16 * MIN),
+    obs(5, "bp_systolic", 102, T0 + 17 * MIN, "bp-cuff"),
+    obs(6, "bp_diastolic", 64, T0 + 17 * MIN, "bp-cuff"),
+    obs(7, "temperature", 38.6, T0 + 18 * MIN), obs(8, "oxygen_supplement", False, T0 + 16 * MIN),
     obs(9, "oxygen_supplement", True, T0 + 20 * MIN),
     # GCS keyed in one component at a time, 20-40 s apart: one assessment
     obs(10, "gcs_eye", 4, T0 + 19 * MIN), obs(11, "gcs_verbal", 4, T0 + 19 * MIN + 20_000),
     obs(12, "gcs_motor", 6, T0 + 19 * MIN + 40_000),
-    obs(13, "spo2", 89, T0 + 35 * MIN, "oximeter", "%"), obs(14, "pulse_rate", 104, T0 + 35 * MIN, "oximeter", "/min"),
-    obs(15, "glucose", 6.4, T0 + 21 * MIN, unit="mmol/L"),
-    obs(16, "spo2", 90, T0 + 65 * MIN, "oximeter", "%"),
+    obs(13, "spo2", 89, T0 + 35 * MIN, "oximeter"), obs(14, "pulse_rate", 104, T0 + 35 * MIN, "oximeter"),
+    obs(15, "glucose", 6.4, T0 + 21 * MIN),
+    obs(16, "spo2", 90, T0 + 65 * MIN, "oximeter"),
 ]
-NEWS2 = {"total": 10, "risk": "high", "scale": 2, "missing": [], "red_score": True,
-         "parameters": {"resp_rate": 3, "spo2": 0, "oxygen_supplement": 2, "bp_systolic": 1, "pulse": 1,
-                        "consciousness": 3, "temperature": 1},
-         "response": "urgent or emergency response; continuous monitoring"}
+NEWS2 = News2(total=10, risk="high", scale=2, missing=[], red_score=True,
+              parameters=News2Parameters(resp_rate=3, spo2=0, oxygen_supplement=2, bp_systolic=1, pulse=1,
+                                         consciousness=3, temperature=1),
+              response="urgent or emergency response; continuous monitoring", inputs={})
 TREND = [(T0 + 16 * MIN, 7), (T0 + 20 * MIN, 9), (T0 + 35 * MIN, 10)]
 
 
-def latest_of(observations: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    latest: dict[str, dict[str, Any]] = {}
-    for o in sorted(observations, key=lambda o: (o["received_at"], o["id"])):
-        latest[o["metric"]] = o
+def latest_of(observations: list[Observation]) -> dict[str, Observation]:
+    latest: dict[str, Observation] = {}
+    for o in sorted(observations, key=lambda o: (o.received_at, o.id)):
+        latest[o.metric] = o
     return latest
 
 
-def say(record: dict[str, Any] | None = None, observations: list[dict[str, Any]] | None = None,
-        news2: dict[str, Any] | None = NEWS2, trend: list[tuple[int, int]] | None = None, now: int = NOW) -> str:
+def say(rec: EncounterRecord | None = None, observations: list[Observation] | None = None,
+        news2: News2 | None = NEWS2, trend: list[tuple[int, int]] | None = None, now: int = NOW) -> str:
     rows = OBSERVATIONS if observations is None else observations
-    return atmist(record or make_record(), latest_of(rows), news2, TREND if trend is None else trend, rows,
+    return atmist(rec or make_record(), latest_of(rows), news2, TREND if trend is None else trend, rows,
                   now_ms=now)
 
 
@@ -98,10 +94,7 @@ def test_atmist_whole_text() -> None:
 
 
 def test_nothing_recorded_says_so() -> None:
-    bare = make_record(complaint=None, medications_given=[], interventions=[],
-                       patient={"name": None, "date_of_birth": None, "estimated_age": None, "sex": None,
-                                "nhs_number": None, "allergies": [], "medications": [], "history": None},
-                       times={k: None for k in make_record()["times"]})
+    bare = make_record(complaint=None, medications_given=[], interventions=[], patient=Patient(), times=Times())
     text = say(bare, observations=[], news2=None, trend=[])
     for line in ("A  Age not recorded, sex not recorded", "T  time of call not recorded; at patient not recorded",
                  "M  Mechanism/complaint: not recorded", "I  Injuries: none recorded", "S  RR not recorded",
@@ -112,14 +105,14 @@ def test_nothing_recorded_says_so() -> None:
 
 
 def test_injuries_and_heart_rate_preferred_to_pulse() -> None:
-    rows = [*OBSERVATIONS, obs(20, "heart_rate", 121, T0 + 40 * MIN, "ecg", "/min")]
+    rows = [*OBSERVATIONS, obs(20, "heart_rate", 121, T0 + 40 * MIN, "ecg")]
     text = say(make_record(injuries="laceration to left forearm, bleeding controlled"), rows)
     assert "I  Injuries: laceration to left forearm, bleeding controlled" in text
     assert "   HR 121/min (30 min ago)" in text and "Pulse" not in text
 
 
 def test_bp_is_only_said_as_a_pair_when_taken_together() -> None:
-    rows = [*OBSERVATIONS, obs(21, "bp_systolic", 96, T0 + 50 * MIN, "bp-cuff", "mm[Hg]")]
+    rows = [*OBSERVATIONS, obs(21, "bp_systolic", 96, T0 + 50 * MIN, "bp-cuff")]
     assert "   BP 96 systolic mmHg (20 min ago; diastolic not recorded; last full 102/64 at 10:48 UTC)" in say(
         observations=rows)
     typed = [obs(1, "bp_systolic", 130, T0 + 60 * MIN), obs(2, "bp_diastolic", 85, T0 + 60 * MIN + 30_000)]
@@ -143,27 +136,27 @@ def test_news2_trend(trend: list[tuple[int, int]], expected: str) -> None:
 
 
 def test_news2_incomplete_names_what_is_missing() -> None:
-    partial = NEWS2 | {"total": None, "risk": None, "scale": 1, "missing": ["resp_rate", "temperature"]}
+    partial = replace(NEWS2, total=None, risk=None, scale=1, missing=["resp_rate", "temperature"])
     assert "   NEWS2 incomplete: RR, temperature not recorded\n" in say(news2=partial, trend=[])
 
 
 def test_news2_not_scored_for_a_child_says_why() -> None:
-    child = NEWS2 | {"total": None, "risk": None, "scale": 1, "missing": [],
-                     "warning": "patient is 9: NEWS2 does not apply under 16"}
+    child = replace(NEWS2, total=None, risk=None, scale=1, missing=[],
+                    warning="patient is 9: NEWS2 does not apply under 16")
     assert "   NEWS2 not scored: patient is 9: NEWS2 does not apply under 16\n" in say(news2=child)
 
 
 def test_age() -> None:
     now = T0  # 2026-03-01
-    assert age_text({"date_of_birth": "1958-03-01"}, now) == "68"   # birthday today
-    assert age_text({"date_of_birth": "1958-03-02"}, now) == "67"   # birthday tomorrow
-    assert age_text({"date_of_birth": "2024-12-15"}, now) == "14 months"
-    assert age_text({"date_of_birth": "2026-02-20"}, now) == "9 days"
-    assert age_text({"date_of_birth": None, "estimated_age": 60}, now) == "~60 (estimated)"
-    assert age_text({"date_of_birth": "2027-01-01"}, now).startswith("not recorded")
-    assert age_text({}, now) == "not recorded"
-    assert say(make_record(patient=make_record()["patient"] | {"date_of_birth": None, "estimated_age": 80,
-                                                                 "sex": "male"})).startswith(
+    assert age_text(Patient(date_of_birth="1958-03-01"), now) == "68"   # birthday today
+    assert age_text(Patient(date_of_birth="1958-03-02"), now) == "67"   # birthday tomorrow
+    assert age_text(Patient(date_of_birth="2024-12-15"), now) == "14 months"
+    assert age_text(Patient(date_of_birth="2026-02-20"), now) == "9 days"
+    assert age_text(Patient(date_of_birth=None, estimated_age=60), now) == "~60 (estimated)"
+    assert age_text(Patient(date_of_birth="2027-01-01"), now).startswith("not recorded")
+    assert age_text(Patient(date_of_birth="1 April 1958"), now) == "not recorded (date of birth unreadable)"
+    assert age_text(Patient(), now) == "not recorded"
+    assert say(make_record(patient=replace(PATIENT, date_of_birth=None, estimated_age=80, sex="male"))).startswith(
         "A  Age ~80 (estimated), male\n")
 
 
@@ -205,9 +198,15 @@ def test_summary_has_everything() -> None:
         assert expected in text.splitlines(), expected
 
 
+def test_summary_whole_text() -> None:
+    # golden/journey1_summary.txt was written by the summary before it took typed records.
+    golden = (Path(__file__).parent / "golden" / "journey1_summary.txt").read_text()
+    assert summary(make_record(), latest_of(OBSERVATIONS), NEWS2, TREND, OBSERVATIONS, now_ms=NOW) == golden
+
+
 def test_summary_when_empty() -> None:
     bare = make_record(medications_given=[], interventions=[], notes=[],
-                       patient=make_record()["patient"] | {"nhs_number": "9434765918", "allergies": []})
+                       patient=replace(PATIENT, nhs_number="9434765918", allergies=[]))
     text = summary(bare, {}, None, [], [], now_ms=NOW)
     assert "  NHS number: 9434765918 (fails the check digit)" in text
     assert "  Allergies: none recorded" in text
@@ -218,16 +217,16 @@ def test_summary_when_empty() -> None:
 
 def test_after_the_clock_stepped_back_the_newest_device_reading_is_latest() -> None:
     # Before the step the box's clock was an hour ahead: readings stamped 11:31. NTP steps it back to
-    # 10:31; the monitors go on. Device readings rank by sequence (store.queries.newest), not by time.
+    # 10:31; the monitors go on. Device readings rank by sequence (current.newest), not by time.
     hour = 60 * MIN
-    rows = [obs(40, "spo2", 95, T0 + hour, "oximeter", "%"),
-            obs(41, "bp_systolic", 120, T0 + hour, "bp-cuff", "mm[Hg]"),
-            obs(42, "bp_diastolic", 80, T0 + hour, "bp-cuff", "mm[Hg]"),
-            obs(43, "spo2", 88, T0 + MIN, "oximeter", "%"),
-            obs(44, "bp_systolic", 90, T0 + 2 * MIN, "bp-cuff", "mm[Hg]"),
-            obs(45, "bp_diastolic", 50, T0 + 2 * MIN, "bp-cuff", "mm[Hg]"),
-            obs(46, "resp_rate", 20, T0 + 2 * MIN, unit="/min"),
-            obs(47, "resp_rate", 16, T0 + MIN, unit="/min")]  # entered later, back-dated: not the latest
+    rows = [obs(40, "spo2", 95, T0 + hour, "oximeter"),
+            obs(41, "bp_systolic", 120, T0 + hour, "bp-cuff"),
+            obs(42, "bp_diastolic", 80, T0 + hour, "bp-cuff"),
+            obs(43, "spo2", 88, T0 + MIN, "oximeter"),
+            obs(44, "bp_systolic", 90, T0 + 2 * MIN, "bp-cuff"),
+            obs(45, "bp_diastolic", 50, T0 + 2 * MIN, "bp-cuff"),
+            obs(46, "resp_rate", 20, T0 + 2 * MIN),
+            obs(47, "resp_rate", 16, T0 + MIN)]  # entered later, back-dated: not the latest
     latest = {"spo2": rows[3], "bp_systolic": rows[4], "bp_diastolic": rows[5], "resp_rate": rows[6]}
     now = T0 + 3 * MIN
     text = summary(make_record(), latest, None, [], rows, now_ms=now)
@@ -239,6 +238,6 @@ def test_after_the_clock_stepped_back_the_newest_device_reading_is_latest() -> N
     assert "   BP 90/50 mmHg (1 min ago)" in spoken
     assert "   SpO2 88% (air/oxygen not recorded) (2 min ago)" in spoken
     # a later systolic alone still says the last full pair, the one taken after the step
-    rows.append(obs(48, "bp_systolic", 85, T0 + 3 * MIN, "bp-cuff", "mm[Hg]"))
+    rows.append(obs(48, "bp_systolic", 85, T0 + 3 * MIN, "bp-cuff"))
     spoken = atmist(make_record(), {**latest, "bp_systolic": rows[-1]}, None, [], rows, now_ms=now)
     assert "   BP 85 systolic mmHg (just now; diastolic not recorded; last full 90/50 at 10:33 UTC)" in spoken

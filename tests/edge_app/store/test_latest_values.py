@@ -1,5 +1,6 @@
 """Which value of a metric is the latest: device readings by sequence, manual entries by their stated time
-(store.queries.newest), so a wall clock stepping back never makes an older reading "latest"."""
+(the rule of clinical.current.newest), so a wall clock stepping back never makes an older reading "latest".
+The rule itself is tested pure in tests/edge_app/clinical/test_current.py; these check the store's query."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -7,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from edge_app.api.handover import news2_trend
-from edge_app.api.observations import news2_of
-from edge_app.store import encounters, records
-from edge_app.store.queries import Reader, newest
+from edge_app.clinical.assess import news2_of, news2_trend
+from edge_app.model.observation import NewObservation
+from edge_app.store import encounters
+from edge_app.store import observations as records
+from edge_app.store.queries import Reader
 from edge_app.store.writer import Writer
 
 T0 = 1_790_000_000_000  # some afternoon, epoch ms
@@ -28,14 +30,14 @@ def store(tmp_path: Path) -> Iterator[tuple[Writer, Reader, str]]:
 
 
 def device(writer: Writer, metric: str, value: float, t: int, name: str = "oximeter") -> int:
-    o = records.NewObservation(metric=metric, value=value, unit="%", received_at=t, source="device",
+    o = NewObservation(metric=metric, value=value, unit="%", received_at=t, source="device",
                                device=name)
     [oid] = writer.submit(records.insert_device_observations([o])).result(5)
     return oid
 
 
 def manual(writer: Writer, eid: str, metric: str, value: float, t: int) -> int:
-    o = records.NewObservation(metric=metric, value=value, unit="%", received_at=t, source="manual",
+    o = NewObservation(metric=metric, value=value, unit="%", received_at=t, source="manual",
                                entered_by="crew")
     [oid] = writer.submit(records.insert_manual_observations(eid, [o], "crew")).result(5)
     return oid
@@ -43,7 +45,7 @@ def manual(writer: Writer, eid: str, metric: str, value: float, t: int) -> int:
 
 def latest(reader: Reader, eid: str, metric: str) -> tuple[int, float]:
     row = reader.latest_values(eid)[metric]
-    return row["id"], row["value"]
+    return row.id, row.value
 
 
 def test_device_readings_rank_by_sequence_when_the_clock_steps_back(store) -> None:
@@ -93,18 +95,12 @@ def test_the_one_case_a_clock_step_still_counts(store) -> None:
     assert latest(reader, eid, "spo2") == (d95, 95)
 
 
-def test_newest_of_nothing_and_of_one() -> None:
-    row = {"id": 1, "received_at": T0}
-    assert newest(None, None) is None
-    assert newest(row, None) is row and newest(None, row) is row
-
-
 def test_news2_trend_replays_in_sequence_and_ends_at_the_current_news2(store) -> None:
     writer, reader, eid = store
     for metric, value in (("resp_rate", 16), ("bp_systolic", 120), ("temperature", 37.0)):
         manual(writer, eid, metric, value, T0)
     for metric, value in (("consciousness", "A"), ("oxygen_supplement", False)):
-        o = records.NewObservation(metric=metric, value=value, unit="", received_at=T0, source="manual")
+        o = NewObservation(metric=metric, value=value, unit="", received_at=T0, source="manual")
         writer.submit(records.insert_manual_observations(eid, [o], "crew")).result(5)
     device(writer, "pulse_rate", 70, T0 + 1000)
     device(writer, "spo2", 97, T0 + 1000)  # NEWS2 0

@@ -113,7 +113,7 @@ async def test_a_stamped_time_key_offers_a_typed_time(live: LiveDaemon) -> None:
     async with app.run_test(size=SIZE) as pilot:
         enc = await open_encounter(pilot, app, "INC-23")
         await pilot.press("4")  # at patient, now
-        await until(pilot, lambda: app.encounter and app.encounter["times"]["at_patient"], "at patient")
+        await until(pilot, lambda: app.encounter and app.encounter.times.at_patient, "at patient")
         await pilot.press("4")  # ... but the crew reached the patient earlier
         question = await until(pilot, lambda: isinstance(app.screen, Choice)
                                and text(app, "#choice-question"), "the re-stamp question")
@@ -134,7 +134,7 @@ async def test_the_times_form_stamps_times_not_yet_stamped_and_a_bad_one_saves_n
     async with app.run_test(size=SIZE) as pilot:
         enc = await open_encounter(pilot, app, "INC-24")
         await pilot.press("1")  # the call, stamped now: the form shows it
-        await until(pilot, lambda: app.encounter and app.encounter["times"]["call"], "call stamped")
+        await until(pilot, lambda: app.encounter and app.encounter.times.call, "call stamped")
         call = record(live, enc)["times"]["call"]
         form = await a_form(pilot, app, "0")
         assert form.query_one("#f-call", Input).value == datetime.fromtimestamp(call / 1000).strftime("%H:%M")

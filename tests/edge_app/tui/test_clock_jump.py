@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
-
+import msgspec
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
+from edge_app.model.devices import LatestValue
+from edge_app.model.events import DeviceChanged, LiveReading
 from edge_app.tui.app import VitalsApp
 from edge_app.tui.widgets.devices import DeviceTable
-from edge_app.tui.widgets.tiles import TREND_S, VitalTile
+from edge_app.tui.widgets.tiles import TREND_S, Shown, VitalTile
 
 HOUR_S = 3600
 
@@ -27,9 +28,13 @@ class OneTile(App[None]):
         yield VitalTile("SpO2", ("spo2",), "%", id="t")
 
 
-def device_event(name: str, latest: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "protocol": "masimo-ascii", "port": "/dev/ttyOX", "state": "connected", "detail": None,
-            "since": None, "last_frame_at": None, "status_flags": [], "counters": {}, "latest": latest, "info": {}}
+def device_event(name: str, latest: dict[str, LatestValue], last_frame_at: int | None = None) -> DeviceChanged:
+    return DeviceChanged(name=name, protocol="masimo-ascii", port="/dev/ttyOX", state="connected", detail="",
+                         since=None, last_frame_at=last_frame_at, status_flags=[], counters={}, latest=latest)
+
+
+def spo2(value: int, t: int) -> dict[str, LatestValue]:
+    return {"spo2": LatestValue(value=value, unit="%", time=t, device_time=None, flags=[])}
 
 
 async def test_a_value_does_not_look_live_after_the_clock_stepped_back() -> None:
@@ -37,7 +42,7 @@ async def test_a_value_does_not_look_live_after_the_clock_stepped_back() -> None
     async with app.run_test(size=(60, 12)) as pilot:
         tile = app.query_one(VitalTile)
         now = time.time()
-        tile.reading = {"value": 97, "unit": "%", "time": int(now * 1000) - 2000, "device": "oximeter", "flags": []}
+        tile.reading = Shown(value=97, time=int(now * 1000) - 2000, device="oximeter", flags=[])
         tile.now = now
         await pilot.pause()
         assert tile.has_class("live")
@@ -56,33 +61,31 @@ async def test_newest_device_reading_and_manual_entries_after_a_step(tmp_path: P
     async with app.run_test(size=(80, 24)) as pilot:
         tile = app.main.query_one("#tile-spo2", VitalTile)
         t = int(time.time() * 1000)
-        app._on_event("reading", {"device": "ox", "metric": "spo2", "value": 97, "unit": "%", "time": t,
-                                  "device_time": None, "flags": []})
+        app._on_event(LiveReading(device="ox", metric="spo2", value=97, unit="%", time=t, device_time=None,
+                                  flags=[]))
         await pilot.pause()
-        assert tile.reading is not None and tile.reading["value"] == 97
+        assert tile.reading is not None and tile.reading.value == 97
         # the clock steps back; the monitor's newest reading reaches this screen in a device snapshot
         # (as after a reconnect): it is shown although its time is an hour earlier
         stepped = t - HOUR_S * 1000 + 1000
-        app._on_event("device", device_event("ox", {"spo2": {"value": 88, "unit": "%", "time": stepped,
-                                                             "device_time": None, "flags": []}}))
+        app._on_event(device_event("ox", spo2(88, stepped)))
         await pilot.pause()
-        assert tile.reading["value"] == 88
+        assert tile.reading.value == 88
         # another device's snapshot, older by time, does not replace it
-        app._on_event("device", device_event("ox2", {"spo2": {"value": 99, "unit": "%", "time": stepped - 5000,
-                                                              "device_time": None, "flags": []}}))
+        app._on_event(device_event("ox2", spo2(99, stepped - 5000)))
         await pilot.pause()
-        assert tile.reading["value"] == 88 and tile.reading["device"] == "ox"
+        assert tile.reading.value == 88 and tile.reading.device == "ox"
 
-        # manual entries go by their stated time, as store.queries.newest does
+        # manual entries go by their stated time, as clinical.current.newest does
         rr = app.main.query_one("#tile-rr", VitalTile)
-        app._apply_reading("resp_rate", {"value": 20, "time": t, "device": None, "source": "manual"}, by_time=True)
-        app._apply_reading("resp_rate", {"value": 16, "time": t - 60_000, "device": None, "source": "manual"},
+        app._apply_reading("resp_rate", Shown(value=20, time=t, device=None, flags=[]), by_time=True)
+        app._apply_reading("resp_rate", Shown(value=16, time=t - 60_000, device=None, flags=[]),
                            by_time=True)  # entered later, back-dated a minute
         await pilot.pause()
-        assert rr.reading is not None and rr.reading["value"] == 20
-        app._apply_reading("resp_rate", {"value": 24, "time": t, "device": None, "source": "manual"}, by_time=True)
+        assert rr.reading is not None and rr.reading.value == 20
+        app._apply_reading("resp_rate", Shown(value=24, time=t, device=None, flags=[]), by_time=True)
         await pilot.pause()
-        assert rr.reading["value"] == 24
+        assert rr.reading.value == 24
 
 
 async def test_trend_points_from_before_a_backward_step_are_dropped() -> None:
@@ -106,7 +109,7 @@ async def test_device_last_frame_age_never_negative_after_a_backward_step() -> N
     async with app.run_test(size=(80, 8)):
         table = app.query_one(DeviceTable)
         now = time.time()
-        table.devices["ox"] = {**device_event("ox", {}), "last_frame_at": int(now * 1000) - 4000}
+        table.devices["ox"] = device_event("ox", {}, last_frame_at=int(now * 1000) - 4000)
         table.draw(now)
         assert table.get_cell("ox", "last") == "4 s ago"
         # the monitor went silent; 20 s later by the monotonic clock the wall clock is stepped back an hour:
@@ -116,6 +119,6 @@ async def test_device_last_frame_age_never_negative_after_a_backward_step() -> N
         table.draw(now + 20 - HOUR_S)
         assert table.get_cell("ox", "last") == "24 s ago"
         # it sends again: a frame with the corrected (earlier) time is just now
-        table.devices["ox"] = {**table.devices["ox"], "last_frame_at": int((now + 21 - HOUR_S) * 1000)}
+        table.devices["ox"] = msgspec.structs.replace(table.devices["ox"], last_frame_at=int((now + 21 - HOUR_S) * 1000))
         table.draw(now + 21 - HOUR_S)
         assert table.get_cell("ox", "last") == "0 s ago"

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from textual.content import Content
 from textual.css.query import NoMatches
@@ -49,8 +50,9 @@ async def open_encounter(pilot: Pilot[Any], app: VitalsApp, ref: str) -> dict[st
         await pilot.press("y")  # an older test's encounter is still open
     await until(pilot, lambda: isinstance(app.screen, TextPrompt), "the incident ref prompt")
     await pilot.press(*ref, "enter")
-    return await until(pilot, lambda: app.encounter if app.encounter and app.encounter["incident_ref"] == ref
-                       else None, "the new encounter")
+    enc = await until(pilot, lambda: app.encounter if app.encounter and app.encounter.incident_ref == ref
+                      else None, "the new encounter")
+    return msgspec.to_builtins(enc)  # type: ignore[no-any-return]
 
 
 def api(live: LiveDaemon) -> httpx.Client:
@@ -73,7 +75,7 @@ async def test_new_encounter_asks_the_ref_and_a_second_n_does_not_open_another(l
         await pilot.pause(0.2)
         with api(live) as c:
             assert len(c.get("/api/v1/encounters", params={"status": "open"}).json()) == open_before
-        assert app.encounter is not None and app.encounter["id"] == enc["id"]
+        assert app.encounter is not None and app.encounter.id == enc["id"]
 
 
 async def test_one_key_stamps_a_time_and_asks_before_restamping(live: LiveDaemon) -> None:
@@ -81,7 +83,7 @@ async def test_one_key_stamps_a_time_and_asks_before_restamping(live: LiveDaemon
     async with app.run_test(size=SIZE) as pilot:
         enc = await open_encounter(pilot, app, "INC-8")
         await pilot.press("3")  # at scene
-        await until(pilot, lambda: app.encounter and app.encounter["times"]["at_scene"], "at scene stamped")
+        await until(pilot, lambda: app.encounter and app.encounter.times.at_scene, "at scene stamped")
         assert "3 scene --" not in plain(app.query_one(TimesBar))
         with api(live) as c:
             first = c.get(f"/api/v1/encounters/{enc['id']}").json()["times"]["at_scene"]
@@ -183,7 +185,7 @@ async def test_close_hands_over_with_one_key_and_a_choice(live: LiveDaemon) -> N
         await pilot.press("x")
         await until(pilot, lambda: isinstance(app.screen, Choice), "the close question")
         await pilot.press("h")
-        await until(pilot, lambda: app.encounter and app.encounter["status"] == "handed_over", "handed over")
+        await until(pilot, lambda: app.encounter and app.encounter.status == "handed_over", "handed over")
         with api(live) as c:
             rec = c.get(f"/api/v1/encounters/{enc['id']}").json()
         assert rec["status"] == "handed_over" and rec["times"]["handover"] is not None

@@ -11,6 +11,7 @@ import pytest
 from textual.widgets import Static
 
 from edge_app.tui.app import VitalsApp
+from edge_app.model.system import PairingCode
 from edge_app.tui.screens.pairing import PairingScreen, pairing_payload, qr_text
 from tests.e2e.harness import Daemon, write_config
 
@@ -29,7 +30,7 @@ def tls_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemo
 
 
 def test_qr_payload_carries_url_code_and_fingerprint() -> None:
-    doc = {"url": "https://amb-42:8443", "code": "ABCDE12345", "fingerprint": "AA:BB", "expires_at": 0}
+    doc = PairingCode(url="https://amb-42:8443", code="ABCDE12345", fingerprint="AA:BB", expires_at=0, scope="crew")
     assert json.loads(pairing_payload(doc)) == {"edge-app": 1, "url": "https://amb-42:8443", "code": "ABCDE12345",
                                                 "sha256": "AA:BB"}
     art = qr_text(pairing_payload(doc))

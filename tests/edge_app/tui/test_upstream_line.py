@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from textual.widgets import Static
 
+from edge_app.model.upstream import UpstreamStatus
 from edge_app.tui.app import VitalsApp, upstream_words
 from tests.e2e.harness import Daemon, write_config
 from tests.edge_app.tui.test_encounter_flow import SIZE, until
@@ -52,11 +53,20 @@ async def test_suspension_and_refusals_show_as_one_line(forwarding_daemon: Daemo
         assert app.screen.query_one("#upstream", Static).has_class("refused")
 
 
+def _status(**kw: Any) -> UpstreamStatus:
+    base: dict[str, Any] = dict(configured=True, target="fhir", url="http://127.0.0.1:9/fhir", vehicle="AMB-1",
+                                open=True, why="forwarding", suspended=False, reason=None, since=None, by=None,
+                                approval=None, order=None, require_approval=False, live_observations=False,
+                                pending=0, dead=0, sent=0, oldest_pending_at=None, last_ok_at=None, last_error=None,
+                                last_error_at=None, uplink_seen_at=None)
+    return UpstreamStatus(**(base | kw))
+
+
 @pytest.mark.parametrize(("status", "expected"), [
-    ({"configured": False}, None),
-    ({"configured": True, "open": True, "pending": 3, "dead": 0}, None),
-    ({"configured": True, "open": False, "suspended": False, "why": "waiting for an approval", "pending": 1,
-      "dead": 0}, "UPSTREAM CLOSED (waiting for an approval): 1 record waiting, kept safe on this box"),
+    (_status(configured=False, open=False), None),
+    (_status(pending=3), None),
+    (_status(open=False, why="waiting for an approval", pending=1),
+     "UPSTREAM CLOSED (waiting for an approval): 1 record waiting, kept safe on this box"),
 ])
-def test_upstream_words(status: dict[str, Any], expected: str | None) -> None:
+def test_upstream_words(status: UpstreamStatus, expected: str | None) -> None:
     assert upstream_words(status) == expected

@@ -8,7 +8,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import Static
 
 from edge_app.tui.app import VitalsApp
-from edge_app.tui.widgets.tiles import VitalTile
+from edge_app.tui.widgets.tiles import Shown, VitalTile
 
 
 class OneTile(App[None]):
@@ -26,7 +26,7 @@ async def test_tile_says_live_stale_and_no_data_in_words() -> None:
         tile = app.query_one(VitalTile)
         assert caption(app) == "SpO2: no data"
         now = time.time()
-        tile.reading = {"value": 97, "unit": "%", "time": int(now * 1000) - 2000, "device": "oximeter", "flags": []}
+        tile.reading = Shown(value=97, time=int(now * 1000) - 2000, device="oximeter", flags=[])
         tile.now = now
         await pilot.pause()
         assert caption(app) == "SpO2 97 % · 2 s\noximeter" and tile.has_class("live")
@@ -64,20 +64,25 @@ def test_trend_gap_sits_below_the_data() -> None:
 
 
 def test_news2_says_band_scale_parameters_and_missing_in_words() -> None:
+    from msgspec.structs import replace
+
+    from edge_app.model.news2 import News2, News2Input, News2Parameters
     from edge_app.tui.widgets.news2 import news2_lines
 
-    params = {"resp_rate": 2, "spo2": 0, "oxygen_supplement": 0, "bp_systolic": 0, "pulse": 0,
-              "consciousness": 3, "temperature": 2}
-    doc = {"total": 7, "risk": "high", "scale": 2, "parameters": params, "missing": [], "response": "emergency",
-           "inputs": {"resp_rate": {"value": 22}, "temperature": {"value": 39.2}, "consciousness": {"value": "C"}}}
+    params = News2Parameters(resp_rate=2, spo2=0, oxygen_supplement=0, bp_systolic=0, pulse=0, consciousness=3,
+                             temperature=2)
+    doc = News2(total=7, risk="high", scale=2, parameters=params, missing=[], red_score=True, response="emergency",
+                inputs={"resp_rate": News2Input("resp_rate", 22, 0, "manual"),
+                        "temperature": News2Input("temperature", 39.2, 0, "manual"),
+                        "consciousness": News2Input("consciousness", "C", 0, "manual")})
     text, cls = news2_lines(doc)
     assert text.startswith("NEWS2 7 HIGH · SpO2 scale 2 (88-92% target)") and cls == "risk-high"
     assert "RR 22→2" in text and "temp 39.2→2" in text and "ACVPU C→3" in text
-    partial = {**doc, "total": None, "risk": None, "parameters": {**params, "bp_systolic": None},
-               "missing": ["bp_systolic"]}
+    partial = replace(doc, total=None, risk=None, parameters=replace(params, bp_systolic=None),
+                      missing=["bp_systolic"])
     assert news2_lines(partial)[0].startswith("NEWS2 INCOMPLETE (at least 7)")
     assert "missing: BP" in news2_lines(partial)[0]
-    child = {**doc, "total": None, "warning": "patient is 9: NEWS2 does not apply under 16"}
+    child = replace(doc, total=None, warning="patient is 9: NEWS2 does not apply under 16")
     assert news2_lines(child)[0].startswith("NEWS2 NOT SCORED: patient is 9")
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from edge_app.config import UpstreamConfig
+from edge_app.model.upstream import ApprovalSummary, GateEvent
 from edge_app.upstream.approval import (ApprovalError, generate_keypair, key_fingerprint, load_private_key,
                                         load_public_key, sign, verify)
 from edge_app.upstream.gate import gate_state
@@ -18,8 +20,9 @@ APPROVAL = {"vehicle": "AMB-1", "not_before_ms": NOW - 1000, "not_after_ms": NOW
             "approval_id": "a1", "key_fingerprint": "SHA256:aa"}
 
 
-def resume(approval: dict | None = None) -> dict:
-    return {"at": NOW - 5000, "actor": "uid:0", "action": "resume", "reason": "ok", "approval": approval}
+def resume(approval: dict | None = None) -> GateEvent:
+    return GateEvent(at=NOW - 5000, actor="uid:0", action="resume", reason="ok",
+                     approval=msgspec.convert(approval, ApprovalSummary) if approval else None)
 
 
 def test_not_configured_is_closed() -> None:
@@ -29,8 +32,7 @@ def test_not_configured_is_closed() -> None:
 
 def test_open_by_default_and_closed_while_suspended() -> None:
     assert gate_state(UP, None, NOW, set()).open
-    g = gate_state(UP, {"at": NOW, "actor": "tech", "action": "suspend", "reason": "cyber attack", "approval": None},
-                   NOW, set())
+    g = gate_state(UP, GateEvent(at=NOW, actor="tech", action="suspend", reason="cyber attack"), NOW, set())
     assert not g.open and g.suspended and "cyber attack" in g.why and "tech" in g.why
     assert gate_state(UP, resume(), NOW, set()).open
 

@@ -5,13 +5,14 @@ import pytest
 
 from firmware_bridge.codecs import codec_for
 from firmware_bridge.codecs.gatt_base import frame
-from firmware_bridge.simulate.ble import DEVICES
+from firmware_bridge.simulate.ble import ble_simulated_protocols, ble_simulator_for
 from firmware_bridge.simulate.patient import PatientModel
 
 
-@pytest.mark.parametrize("protocol", sorted(DEVICES))
+@pytest.mark.parametrize("protocol", ble_simulated_protocols())
 def test_every_value_a_simulator_sends_decodes(protocol: str) -> None:
-    _profile, char, encode, _name = DEVICES[protocol]
+    sim = ble_simulator_for(protocol)
+    char, encode = sim.value_char, sim.encode
     patient = PatientModel(5)
     codec = codec_for(protocol, framed=True)
     for tick in range(60):  # every encoder's period (a cuff every 30 ticks, a thermometer every 10) twice
@@ -22,7 +23,8 @@ def test_every_value_a_simulator_sends_decodes(protocol: str) -> None:
 
 def test_thermometer_sends_a_body_temperature() -> None:
     """It sent a float mantissa, which encode_float cannot hold: the simulator died at its first tick."""
-    _profile, char, encode, _name = DEVICES["gatt-temperature"]
+    sim = ble_simulator_for("gatt-temperature")
+    char, encode = sim.value_char, sim.encode
     patient = PatientModel(5)
     codec = codec_for("gatt-temperature", framed=True)
     temps = []

@@ -1,0 +1,89 @@
+"""Handover documents: ATMIST and the written summary as text, and the record as a FHIR R4 Bundle.
+
+The same Bundle (same resource ids) is what the uplink forwards and what GET .../fhir exports, so a record
+both exported and forwarded is one record upstream.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from edge_app.clinical import handover
+from edge_app.clinical.assess import age_years, news2_of, news2_trend
+from edge_app.clinical.fhir import encounter_bundle
+from edge_app.clock import now_ms
+from edge_app.config import Config
+from edge_app.model.encounter import EncounterRecord
+from edge_app.model.news2 import News2
+from edge_app.model.observation import Observation
+from edge_app.store.access import Store
+
+# ids in a bundle are uuid5s under this namespace, from row ids and fixed words, never patient data
+ID_NAMESPACE = uuid.UUID("5f0d7c3e-2a51-4c6b-9e7a-0c1d2e3f4a5b")
+PAGE = 10_000
+HandoverFormat = Literal["atmist", "summary"]
+
+
+@dataclass(frozen=True, slots=True)
+class HandoverInputs:
+    """Everything the handover documents are made from, read in one go."""
+
+    record: EncounterRecord
+    latest: dict[str, Observation]
+    news2: News2
+    observations: list[Observation]
+    news2_trend: list[tuple[int, int]]
+
+
+class HandoverService:
+    def __init__(self, store: Store, config: Config) -> None:
+        self.store = store
+        self.config = config
+
+    def all_observations(self, encounter_id: str) -> list[Observation]:
+        """Every observation of an encounter, in sequence order (call on a reader thread)."""
+        out: list[Observation] = []
+        after = 0
+        while page := self.store.reader.observations(encounter_id=encounter_id, after=after, limit=PAGE):
+            out += page
+            after = page[-1].id
+        return out
+
+    def inputs(self, encounter_id: str, now: int) -> HandoverInputs:
+        reader = self.store.reader
+        record = reader.encounter(encounter_id)
+        observations = self.all_observations(encounter_id)
+        age = age_years(record.patient, now)
+        latest = reader.latest_values(encounter_id)
+        return HandoverInputs(record=record, latest=latest, news2=news2_of(latest, record.spo2_scale, age),
+                              observations=observations,
+                              news2_trend=news2_trend(observations, record.spo2_scale, age))
+
+    def text(self, encounter_id: str, fmt: HandoverFormat, actor: str) -> str:
+        """ATMIST to read aloud, or the full written summary; audited (call on a reader thread)."""
+        now = now_ms()
+        i = self.inputs(encounter_id, now)
+        render = handover.atmist if fmt == "atmist" else handover.summary
+        text = render(i.record, i.latest, i.news2, i.news2_trend, i.observations, now_ms=now)
+        self.store.audit(actor, "encounter.export", encounter_id, {"format": fmt})
+        return text
+
+    def fhir(self, encounter_id: str, actor: str) -> dict[str, Any]:
+        """The record as the uplink would send it; audited (call on a reader thread)."""
+        live = self.config.upstream is not None and self.config.upstream.live_observations
+        bundle = self.bundle(encounter_id, now_ms(), panels=not live)
+        self.store.audit(actor, "encounter.export", encounter_id, {"format": "fhir"})
+        return bundle
+
+    def bundle(self, encounter_id: str, now: int, *, panels: bool = True,
+               observations: list[Observation] | None = None) -> dict[str, Any]:
+        """The encounter's Bundle; with observations, only those (a live batch: see encounter_bundle)."""
+        reader = self.store.reader
+        record = reader.encounter(encounter_id)
+        if observations is None:
+            observations = self.all_observations(encounter_id)
+        used = {o.device for o in observations if o.device}
+        devices = [d for d in reader.devices() if d.name in used]
+        return encounter_bundle(record, observations, devices, now_ms=now, panels=panels,
+                                id_for=lambda key: str(uuid.uuid5(ID_NAMESPACE, f"{encounter_id}/{key}")))

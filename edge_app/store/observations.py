@@ -1,0 +1,113 @@
+"""Observations in SQLite: the write ops (device readings, clinicians' entries) and the row as a record."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import sqlite_utils
+
+from firmware_bridge.metrics import METRICS, ValueKind
+
+from edge_app.errors import NotFoundError
+from edge_app.model.observation import NewObservation, Observation
+from edge_app.store.audit import append_audit
+from edge_app.store.encounters import RecordClosed
+from edge_app.store.writer import MergeableOp
+
+OBS_COLS = ("id", "encounter_id", "metric", "value", "unit", "device_time", "received_at", "source", "device",
+            "flags", "entered_by")
+_INSERT_OBS = ("INSERT INTO observations (encounter_id, metric, value, unit, device_time, received_at, source, device,"
+               " flags, entered_by) VALUES (?,?,?,?,?,?,?,?,?,?)")
+# The same, for readings with no open encounter to attach to. Python's sqlite3 binds None through its
+# adapter lookup (several times the cost of binding a string), so a NULL the whole run shares is written in.
+_INSERT_UNASSIGNED_OBS = ("INSERT INTO observations (encounter_id, metric, value, unit, device_time, received_at,"
+                          " source, device, flags, entered_by) VALUES (NULL,?,?,?,?,?,?,?,?,?)")
+
+
+def active_encounter(db: sqlite_utils.Database) -> str | None:
+    """The newest open encounter: device readings attach to it."""
+    row = db.execute("SELECT id FROM encounters WHERE status = 'open' ORDER BY rowid DESC LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
+class insert_device_observations(MergeableOp):  # noqa: N801 (reads like the other op builders)
+    """Device readings attach to the active encounter at commit time, or stay unassigned (never dropped).
+
+    The writer merges consecutive ones into one executemany: under load that is most of what it does.
+    Each op's result is the ids of its rows, in order (a range: they are consecutive).
+    """
+
+    __slots__ = ("obs",)
+
+    def __init__(self, obs: Sequence[NewObservation]) -> None:
+        self.obs = obs
+
+    @classmethod
+    def apply_many(cls, db: sqlite_utils.Database, ops: list[Any]) -> list[range]:
+        encounter = active_encounter(db)
+        # Generators, not lists: each row's tuple is freed once bound, so a burst of thousands of readings
+        # leaves the garbage collector nothing to scan.
+        if encounter is None:
+            rows: Iterator[tuple[Any, ...]] = (
+                (o.metric, o.value, o.unit, o.device_time, o.received_at, o.source, o.device,
+                 json.dumps(list(o.flags)) if o.flags else None, o.entered_by) for op in ops for o in op.obs)
+            stored = db.conn.executemany(_INSERT_UNASSIGNED_OBS, rows).rowcount
+        else:
+            rows = ((encounter, o.metric, o.value, o.unit, o.device_time, o.received_at, o.source, o.device,
+                     json.dumps(list(o.flags)) if o.flags else None, o.entered_by) for op in ops for o in op.obs)
+            stored = db.conn.executemany(_INSERT_OBS, rows).rowcount
+        # AUTOINCREMENT and the single writer inside its transaction: the new ids are consecutive and end at seq.
+        first = 0
+        if stored:
+            last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'observations'").fetchone()[0]
+            first = last - stored + 1
+        ids = []
+        for op in ops:
+            ids.append(range(first, first + len(op.obs)))
+            first += len(op.obs)
+        return ids
+
+
+def insert_manual_observations(encounter_id: str, obs: Sequence[NewObservation], actor: str
+                               ) -> Callable[[sqlite_utils.Database], list[int]]:
+    """A clinician's entries on a named encounter (e.g. the three GCS components), audited in the same transaction."""
+
+    def op(db: sqlite_utils.Database) -> list[int]:
+        row = db.execute("SELECT status FROM encounters WHERE id = ?", (encounter_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"encounter {encounter_id} not found")
+        if row[0] == "closed":
+            raise RecordClosed("encounter is closed; a closed record is final")
+        ids = []
+        for o in obs:
+            cur = db.execute(_INSERT_OBS, (encounter_id, o.metric, o.value, o.unit, o.device_time, o.received_at,
+                                           "manual", None, None, o.entered_by))
+            ids.append(int(cur.lastrowid or 0))
+        at = obs[0].received_at if obs else 0
+        append_audit(db, at, actor, "observation.create", encounter_id,
+                     {"observations": ids, "metrics": [o.metric for o in obs]})
+        return ids
+
+    return op
+
+
+_KIND = {str(m): info.kind for m, info in METRICS.items()}
+
+
+def observation_row(row: tuple[Any, ...]) -> Observation:
+    """A stored row as a record: value typed by the metric, flags as a list."""
+    oid, enc, metric, value, unit, device_time, received_at, source, device, flags, entered_by = row
+    return Observation(oid, enc, metric, typed_value(metric, value), unit, device_time, received_at, source, device,
+                       json.loads(flags) if flags else [], entered_by)
+
+
+def typed_value(metric: str, value: Any) -> Any:
+    """SQLite keeps booleans as 0/1 and whole numbers as REAL: give them back as the metric's kind."""
+    kind = _KIND.get(metric)
+    if kind is ValueKind.BOOLEAN:
+        return bool(value)
+    if kind is ValueKind.NUMBER and isinstance(value, float) and value.is_integer():
+        return int(value) if abs(value) < 2**53 else value
+    return value
+
