@@ -162,6 +162,14 @@ def _api_up(root: Path) -> bool:
         return c.get("/healthz").status_code == 200
 
 
+def _open_encounter(root: Path) -> None:
+    """An open encounter, as the crew's first key makes one: the cab screen shows vitals only for a patient."""
+    import httpx
+
+    with httpx.Client(transport=httpx.HTTPTransport(uds=str(root / "api.sock")), base_url="http://x", timeout=5) as c:
+        c.post("/api/v1/encounters", json={"incident_ref": "BENCH"}).raise_for_status()
+
+
 def _wait(pred: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

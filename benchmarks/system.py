@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.figures import ROOT, Figure, _api_up, _daemon, _wait, pct
+from benchmarks.figures import ROOT, Figure, _api_up, _daemon, _open_encounter, _wait, pct
 
 
 def _rss_mb(pid: int) -> float:
@@ -299,8 +299,8 @@ def api_tls(quick: bool) -> list[Figure]:
 
 
 async def _tui_draw(root: Path, n: int) -> tuple[list[float], float]:
-    """Drive the real TUI (headless, Textual's Pilot) against a daemon; time a line written on the pty until
-    its SpO2 is in the tile's caption."""
+    """Drive the real TUI (headless, Textual's Pilot) against a daemon with an open encounter; time a line
+    written on the pty until its SpO2 is in the tile's caption (committed, then the vitals tick's event)."""
     from textual.widgets import Static
 
     from edge_app.tui.app import VitalsApp
@@ -314,6 +314,7 @@ async def _tui_draw(root: Path, n: int) -> tuple[list[float], float]:
     samples: list[float] = []
     try:
         await asyncio.get_running_loop().run_in_executor(None, _wait, lambda: _api_up(root), 20)
+        await asyncio.get_running_loop().run_in_executor(None, _open_encounter, root)
         app = VitalsApp(root / "api.sock")
         async with app.run_test(size=(100, 30)) as pilot:
             caption = app.query_one("#tile-spo2 .tile-caption", Static)
@@ -366,6 +367,7 @@ def _cab_tui_rss(root: Path, seconds: float) -> tuple[float, float]:
     tui_proc: subprocess.Popen[bytes] | None = None
     try:
         _wait(lambda: _api_up(root), 20)
+        _open_encounter(root)
         tui_proc = subprocess.Popen([sys.executable, "-m", "edge_app", "tui", "--config", str(root / "config.toml")],
                                     cwd=ROOT, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
                                     env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"})

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from firmware_bridge.protocols import DeviceOption, ProtocolSpec, TransportKind, find_spec, protocol_names
 
+from edge_app.config_clinical import ClinicalConfig, parse_clinical
 from edge_app.errors import ConfigError
 
 DEFAULT_PATH = Path("/etc/edge-app/config.toml")
@@ -32,6 +33,7 @@ class DeviceConfig:
     listen: tuple[str, int] | None = None  # hl7-oru over TCP: monitors connect to us
     set_format: bool = False  # nonin: send the select-format command on connect
     set_clock: bool = False  # nonin: set the monitor's clock on connect
+    priority: int = 0  # among devices measuring the same metric, the higher wins (ties: configured order)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,7 @@ class Config:
     vehicle_id: str = ""
     log_level: str = "info"
     retention_days: int = 30
+    clinical: ClinicalConfig = field(default_factory=ClinicalConfig)
     source: Path | None = None
     warnings: tuple[str, ...] = field(default=())
 
@@ -228,6 +231,9 @@ def _parse_device(raw: Any, i: int, src: str, names: set[str]) -> DeviceConfig:
     listen = _host_port(t, "listen") if spec.takes(DeviceOption.LISTEN) else None
     set_format = _flag(t, spec, DeviceOption.SET_FORMAT)
     set_clock = _flag(t, spec, DeviceOption.SET_CLOCK)
+    priority = t.get("priority", int, 0)
+    if not -100 <= priority <= 100:
+        raise t.err("priority", f"expected -100 to 100 (higher wins), got {priority}")
     ble = spec.transport is TransportKind.BLE
     if not ble:
         if port and listen:
@@ -256,7 +262,7 @@ def _parse_device(raw: Any, i: int, src: str, names: set[str]) -> DeviceConfig:
         raise t.err("address", f"only Bluetooth LE devices have an address; {protocol} uses port")
     t.done()
     return DeviceConfig(name=name, protocol=protocol, port=port, baudrate=baudrate, address=address, listen=listen,
-                        set_format=set_format, set_clock=set_clock)
+                        set_format=set_format, set_clock=set_clock, priority=priority)
 
 
 def _parse_upstream(raw: Any, src: str, base: Path) -> UpstreamConfig:
@@ -366,6 +372,7 @@ def parse(data: dict[str, Any], path: Path | None, *, warnings: tuple[str, ...] 
     devices = tuple(_parse_device(d, i, src, names) for i, d in enumerate(root.get("devices", list, [])))
     up_raw = root.get("upstream", dict)
     upstream = _parse_upstream(up_raw, src, base) if up_raw is not None else None
+    clinical = parse_clinical(_Table(root.get("clinical", dict, {}), "clinical", src))
     app = _Table(root.get("appliance", dict, {}), "appliance", src)
     vehicle = app.get("vehicle_id", str, "")
     level = app.get("log_level", str, "info")
@@ -382,5 +389,5 @@ def parse(data: dict[str, Any], path: Path | None, *, warnings: tuple[str, ...] 
         raise api.err("socket", "must not be the database file")
     return Config(db_path=db_path, socket_path=socket_path, listen=listen,
                   devices=devices, upstream=upstream, vehicle_id=vehicle, log_level=level, retention_days=retention,
-                  source=path,
+                  clinical=clinical, source=path,
                   warnings=warnings)

@@ -12,6 +12,7 @@ from edge_app.api.guards import CREW, EVERYONE, admits
 from edge_app.model.news2 import News2
 from edge_app.model.observation import GcsResult, Observation
 from edge_app.model.requests import GcsCreate, MetricName, ObservationCreate
+from edge_app.model.vitals import Vitals
 from edge_app.services.observations import ObservationService
 from edge_app.services.vitals import VitalsService
 
@@ -40,6 +41,12 @@ class EncounterObservationController(Controller):
                      request: Request[Any, Any, Any], metric: MetricName | None = None, after: After = 0,
                      limit: Limit = 1000) -> list[Observation]:
         return observations.of_encounter(encounter_id, metric, after, limit, actor_of(request))
+
+    @get("/vitals", summary="The current value of each vital sign by the one rule (docs/vitals.md): manual "
+         "entries outrank devices for a while, unreliable readings never count, stale values are marked",
+         sync_to_thread=True, opt=admits(CREW))
+    def vitals(self, vitals: VitalsService, encounter_id: EncounterId, request: Request[Any, Any, Any]) -> Vitals:
+        return vitals.read_vitals(encounter_id, actor_of(request))
 
     @get("/news2", summary="NEWS2 from the current value of each parameter", sync_to_thread=True,
          opt=admits(EVERYONE))

@@ -45,6 +45,9 @@ class News2Result:
     missing: list[str] = field(default_factory=list)
     red_score: bool = False
     response: str = ""
+    # The band the scored parameters already guarantee: missing ones score 0 or more, so the partial sum
+    # is a floor (a 3 in one parameter is at least low-medium). Equal to risk when complete.
+    risk_at_least: Risk = "low"
 
 
 def _whole(x: float) -> int:
@@ -127,9 +130,7 @@ def news2(inputs: News2Inputs, scale: int = 1) -> News2Result:
     on_o2 = inputs.oxygen_supplement
     scores: dict[str, int | None] = {
         "resp_rate": None if inputs.resp_rate is None else score_resp_rate(inputs.resp_rate),
-        # Scale 2 needs to know air/oxygen to score saturations >= 93; scale 1 does not.
-        "spo2": None if inputs.spo2 is None or (scale == 2 and on_o2 is None)
-        else score_spo2(inputs.spo2, scale, bool(on_o2)),
+        "spo2": None if inputs.spo2 is None else _spo2_score(inputs.spo2, scale, on_o2),
         "oxygen_supplement": None if on_o2 is None else score_oxygen(on_o2),
         "bp_systolic": None if inputs.bp_systolic is None else score_systolic(inputs.bp_systolic),
         "pulse": None if inputs.pulse is None else score_pulse(inputs.pulse),
@@ -138,10 +139,22 @@ def news2(inputs: News2Inputs, scale: int = 1) -> News2Result:
     }
     missing = [p for p in PARAMETERS if scores[p] is None]
     red = any(s == 3 for s in scores.values())
+    known = sum(s for s in scores.values() if s is not None)
+    floor = risk_band(known, red)
     if missing:
+        # Never hide urgency: an incomplete score still says what the known parameters already demand.
+        urgent = f"at least {floor}: {RESPONSE[floor]}; " if floor != "low" else ""
         return News2Result(total=None, risk=None, scale=checked, parameters=scores, missing=missing, red_score=red,
-                           response="incomplete: measure " + ", ".join(missing))
-    total = sum(s for s in scores.values() if s is not None)
-    risk = risk_band(total, red)
-    return News2Result(total=total, risk=risk, scale=checked, parameters=scores, missing=[], red_score=red,
-                       response=RESPONSE[risk] if total else "routine; minimum 12-hourly observations")
+                           response=f"incomplete: {urgent}measure " + ", ".join(missing), risk_at_least=floor)
+    return News2Result(total=known, risk=floor, scale=checked, parameters=scores, missing=[], red_score=red,
+                       response=RESPONSE[floor] if known else "routine; minimum 12-hourly observations",
+                       risk_at_least=floor)
+
+
+def _spo2_score(spo2: float, scale: int, on_oxygen: bool | None) -> int | None:
+    """SpO2's score; on scale 2 with air/oxygen not entered, only where the chart gives the same score
+    both ways (RCP 2017 Chart 1: scale 2 splits air and oxygen only at 93% and above)."""
+    if on_oxygen is not None or scale == 1:
+        return score_spo2(spo2, scale, bool(on_oxygen))
+    on_air, on_o2 = score_spo2(spo2, scale, False), score_spo2(spo2, scale, True)
+    return on_air if on_air == on_o2 else None

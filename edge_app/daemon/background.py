@@ -1,4 +1,4 @@
-"""The daemon's timed work: the watchdog ping, the device tick (live state, NEWS2, retries, STATUS=),
+"""The daemon's timed work: the watchdog ping, the device tick (live state, retries, STATUS=), the vitals tick (vitals and NEWS2 on the stream),
 and retention (with the tablet certificate's renewal)."""
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from edge_app.store.encounters import purge_expired
 _LOGGER = logging.getLogger(__name__)
 DEVICE_TICK_S = 1.0
 STATUS_EVERY_TICKS = 5
+VITALS_TICK_S = 0.25
+VITALS_RECHECK_S = 2.0
 RETENTION_EVERY_S = 3600.0
 
 
@@ -47,8 +49,8 @@ class StatusLine:
 
 
 async def device_ticker(services: Services, supervisors: list[DeviceSupervisor], status: StatusLine) -> None:
-    """Once a second: readings whose commit failed go again, device counters reach the stream, the active
-    encounter's NEWS2 follows its readings, and the uplink hears of stored observations."""
+    """Once a second: readings whose commit failed go again, device counters reach the stream, and the
+    uplink hears of stored observations."""
     ticks = 0
     committed = 0
     while True:
@@ -63,11 +65,24 @@ async def device_ticker(services: Services, supervisors: list[DeviceSupervisor],
         if now_committed != committed:  # at most once a tick: entries of a second's readings, not one each
             committed = now_committed
             services.upstream.observations_stored()
-        if supervisors:
-            try:
-                await services.vitals.publish_news2()  # device readings move the active encounter's score
-            except Exception as exc:
-                _LOGGER.warning("NEWS2 update failed: %s", exc)
+
+
+async def vitals_ticker(services: Services, supervisors: list[DeviceSupervisor]) -> None:
+    """The active encounter's vitals and NEWS2 follow its readings within VITALS_TICK_S of their commit
+    (the cab screen's tiles and score update from this), and are looked at again every VITALS_RECHECK_S
+    without new readings: a value turning stale, a device's status changing, are news too."""
+    committed = -1
+    last = 0.0
+    while True:
+        await asyncio.sleep(VITALS_TICK_S)
+        now_committed = sum(sup.committed for sup in supervisors)
+        if now_committed == committed and time.monotonic() - last < VITALS_RECHECK_S:
+            continue
+        committed, last = now_committed, time.monotonic()
+        try:
+            await services.vitals.publish_news2()
+        except Exception as exc:
+            _LOGGER.warning("vitals update failed: %s", exc)
 
 
 async def retention(services: Services, renew_tls: Callable[[], None]) -> None:

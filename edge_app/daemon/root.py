@@ -184,6 +184,7 @@ async def composed(config: Config, *, on_ready: Callable[[str], None] = lambda l
 
         await stack.enter_async_context(tasks_running(
             background.heartbeat(services), background.device_ticker(services, root.supervisors, status),
+            background.vitals_ticker(services, root.supervisors),
             background.retention(services, renew_tls)))
         yield root
 

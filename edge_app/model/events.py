@@ -14,6 +14,7 @@ from edge_app.model.devices import Device
 from edge_app.model.encounter import Encounter
 from edge_app.model.news2 import News2
 from edge_app.model.observation import Observation, Value
+from edge_app.model.vitals import VitalSign
 
 
 class LiveReading(msgspec.Struct, frozen=True, tag="reading", tag_field="kind"):
@@ -46,6 +47,16 @@ class News2Changed(News2, frozen=True, tag="news2", tag_field="kind", kw_only=Tr
     encounter_id: str
 
 
+class VitalsChanged(msgspec.Struct, frozen=True, tag="vitals", tag_field="kind"):
+    """An encounter's current vitals changed (a new reading, an entry, a value turning stale), with the
+    NEWS2 scored from exactly these: the cab screen draws its tiles and its score from this one event."""
+
+    encounter_id: str
+    at: int
+    vitals: dict[str, VitalSign]
+    news2: News2
+
+
 class UpstreamChanged(msgspec.Struct, frozen=True, tag="upstream", tag_field="kind"):
     """The gate or the outbox changed: read GET /api/v1/upstream again."""
 
@@ -59,7 +70,7 @@ class StreamReset(msgspec.Struct, frozen=True, tag="reset", tag_field="kind"):
 
 
 StreamEvent = Union[LiveReading, DeviceChanged, ObservationAdded, EncounterChanged, News2Changed,  # noqa: UP007
-                    UpstreamChanged, StreamReset]
+                    VitalsChanged, UpstreamChanged, StreamReset]
 EVENT_TYPES: tuple[type[msgspec.Struct], ...] = StreamEvent.__args__  # type: ignore[attr-defined]
 
 

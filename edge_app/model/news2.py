@@ -5,7 +5,7 @@ from typing import Literal
 
 import msgspec
 
-from edge_app.model.observation import Value
+from edge_app.model.vitals import VitalSign
 
 Risk = Literal["low", "low-medium", "medium", "high"]
 
@@ -20,22 +20,20 @@ class News2Parameters(msgspec.Struct, frozen=True):
     temperature: int | None
 
 
-class News2Input(msgspec.Struct, frozen=True):
-    """The observation a parameter was scored from."""
+class News2(msgspec.Struct, frozen=True, kw_only=True):
+    """The score (total None while incomplete), and what it stands on: `inputs[p]` is the vitals entry
+    each parameter was scored from; `missing` the parameters not scored, of which `stale` had a value too
+    old to score; `risk_at_least` the band the scored parameters already guarantee."""
 
-    metric: str
-    value: Value
-    time: int
-    source: str  # the device's name, or "manual"
-
-
-class News2(msgspec.Struct, frozen=True):
     total: int | None
     risk: Risk | None
+    risk_at_least: Risk | None
     scale: Literal[1, 2]
     parameters: News2Parameters
     missing: list[str]
+    stale: list[str]
     red_score: bool
     response: str
-    inputs: dict[str, News2Input]
+    inputs: dict[str, VitalSign]
+    oldest_input_time: int | None  # when the oldest value scored was taken
     warning: str | None = None

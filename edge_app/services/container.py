@@ -42,8 +42,8 @@ def build_services(config: Config, store: Store, *, started_ms: int) -> Services
     registry = TokenRegistry()
     devices = DeviceBoard()
     listener = TabletListener()
-    vitals = VitalsService(store, hub)
-    handover = HandoverService(store, config)
+    vitals = VitalsService(store, hub, config, devices)
+    handover = HandoverService(store, config, vitals)
     upstream = UpstreamService(store, hub, config, handover)
     return Services(config=config, store=store, hub=hub, tokens=registry, devices=devices, listener=listener,
                     encounters=EncounterService(store, hub, config, vitals, upstream),

@@ -34,6 +34,10 @@ class DeviceBoard:
     def __len__(self) -> int:
         return len(self._monitors)
 
+    def status_flags(self) -> dict[str, list[str]]:
+        """Each monitor's live status flags (e.g. sensor_off while the probe is off the patient)."""
+        return {d.name: d.status_flags for d in self.snapshot()}
+
     def snapshot(self) -> list[Device]:
         """Every monitor as GET /api/v1/devices shows it."""
         return [m.describe() for m in self]

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from edge_app.clinical import handover
-from edge_app.clinical.assess import age_years, news2_of, news2_trend
+from edge_app.clinical.assess import age_years, news2_trend
 from edge_app.clinical.fhir import encounter_bundle
 from edge_app.clock import now_ms
 from edge_app.config import Config
-from edge_app.model.encounter import EncounterRecord
+from edge_app.model.encounter import EncounterEvent, EncounterRecord
 from edge_app.model.news2 import News2
 from edge_app.model.observation import Observation
+from edge_app.services.vitals import VitalsService
 from edge_app.store.access import Store
 
 # ids in a bundle are uuid5s under this namespace, from row ids and fixed words, never patient data
@@ -36,10 +37,22 @@ class HandoverInputs:
     news2_trend: list[tuple[int, int]]
 
 
+def scale_changes(events: list[EncounterEvent]) -> list[tuple[int, int]]:
+    """(from_ms, scale) of the record's SpO2 scale over time: scale 1 from creation, then each change, so
+    the trend scores each moment with the scale in force then (RCP NEWS2 2017: scale 2 only once a
+    clinician has prescribed the 88-92% target)."""
+    out = [(0, 1)]
+    for e in events:
+        if e.kind == "set" and e.path == "spo2_scale" and e.value in (1, 2):
+            out.append((e.at, int(e.value)))
+    return out
+
+
 class HandoverService:
-    def __init__(self, store: Store, config: Config) -> None:
+    def __init__(self, store: Store, config: Config, vitals: VitalsService) -> None:
         self.store = store
         self.config = config
+        self.vitals = vitals
 
     def all_observations(self, encounter_id: str) -> list[Observation]:
         """Every observation of an encounter, in sequence order (call on a reader thread)."""
@@ -55,10 +68,14 @@ class HandoverService:
         record = reader.encounter(encounter_id)
         observations = self.all_observations(encounter_id)
         age = age_years(record.patient, now)
-        latest = reader.latest_values(encounter_id)
-        return HandoverInputs(record=record, latest=latest, news2=news2_of(latest, record.spo2_scale, age),
-                              observations=observations,
-                              news2_trend=news2_trend(observations, record.spo2_scale, age))
+        vitals, news2 = self.vitals.assess(encounter_id)
+        # Each metric's value as the vitals rule picks it: the handover reads what the screen showed.
+        by_id = {o.id: o for o in observations}
+        latest = {m: by_id[v.observation_id] for m, v in vitals.vitals.items()
+                  if v.observation_id is not None and v.observation_id in by_id}
+        return HandoverInputs(record=record, latest=latest, news2=news2, observations=observations,
+                              news2_trend=news2_trend(observations, scale_changes(reader.events(encounter_id)), age,
+                                                      self.vitals.rules))
 
     def text(self, encounter_id: str, fmt: HandoverFormat, actor: str) -> str:
         """ATMIST to read aloud, or the full written summary; audited (call on a reader thread)."""

@@ -1,27 +1,74 @@
-"""The current vital signs of an encounter and its NEWS2, scored once for every reader (API, screen, handover)."""
+"""An encounter's current vital signs and its NEWS2, computed once by the one rule for every reader: the
+API, the cab screen (through the stream), the handover and the charted record."""
 from __future__ import annotations
 
 import msgspec
 
 from edge_app.clinical.assess import age_years, news2_of
+from edge_app.clinical.vitals import (
+    DEFAULT_FRESH_DEVICE_MS,
+    DEFAULT_FRESH_MANUAL_MS,
+    VitalsRules,
+    current_vitals,
+)
 from edge_app.clock import now_ms
-from edge_app.model.events import News2Changed
+from edge_app.config import Config
+from edge_app.model.events import News2Changed, VitalsChanged
 from edge_app.model.news2 import News2
+from edge_app.model.vitals import Vitals
+from edge_app.services.devices import DeviceBoard
 from edge_app.services.hub import Hub
 from edge_app.store.access import Store
 
 
+def rules_of(config: Config) -> VitalsRules:
+    """The rule's settings from config: [clinical] windows over the defaults, devices by priority then order."""
+    c = config.clinical
+    order = [d.name for _, d in sorted(enumerate(config.devices), key=lambda p: (-p[1].priority, p[0]))]
+    return VitalsRules(manual_precedence_ms=c.manual_precedence_s * 1000,
+                       fresh_device_ms={**DEFAULT_FRESH_DEVICE_MS, **{m: s * 1000 for m, s in c.fresh_device_s.items()}},
+                       fresh_manual_ms={**DEFAULT_FRESH_MANUAL_MS, **{m: s * 1000 for m, s in c.fresh_manual_s.items()}},
+                       device_order=tuple(order))
+
+
+def _change_key(v: Vitals) -> object:
+    """What a screen must hear about: which observation each value is and its standing (ages aside)."""
+    return [(m, s.observation_id, s.state, s.disagree, [(o.observation_id, o.stale, o.reliable) for o in s.others])
+            for m, s in v.vitals.items()]
+
+
 class VitalsService:
-    def __init__(self, store: Store, hub: Hub) -> None:
+    def __init__(self, store: Store, hub: Hub, config: Config, devices: DeviceBoard) -> None:
         self.store = store
         self.hub = hub
-        self._last: dict[str, News2] = {}  # what was last published per encounter (inputs aside)
+        self.devices = devices
+        self.rules = rules_of(config)
+        self._last: dict[str, tuple[object, News2]] = {}  # what was last published per encounter
 
-    def news2(self, encounter_id: str) -> News2:
-        """NEWS2 from the current value of each parameter (call on a reader thread; NotFoundError if none)."""
+    def vitals(self, encounter_id: str, now: int | None = None) -> Vitals:
+        """The current value of each metric (call on a reader thread; NotFoundError if no such encounter)."""
+        reader = self.store.reader
+        reader.encounter(encounter_id)
+        at = now_ms() if now is None else now
+        return Vitals(encounter_id=encounter_id, at=at,
+                      vitals=current_vitals(reader.vital_candidates(encounter_id), self.rules, at,
+                                            self.devices.status_flags()))
+
+    def assess(self, encounter_id: str) -> tuple[Vitals, News2]:
+        """The vitals and the NEWS2 scored from exactly them (call on a reader thread)."""
         reader = self.store.reader
         enc = reader.encounter(encounter_id)
-        return news2_of(reader.latest_values(encounter_id), enc.spo2_scale, age_years(enc.patient, now_ms()))
+        vitals = self.vitals(encounter_id)
+        return vitals, news2_of(vitals.vitals, enc.spo2_scale, age_years(enc.patient, vitals.at))
+
+    def news2(self, encounter_id: str) -> News2:
+        """NEWS2 from the current vitals (call on a reader thread; NotFoundError if none)."""
+        return self.assess(encounter_id)[1]
+
+    def read_vitals(self, encounter_id: str, actor: str) -> Vitals:
+        result = self.vitals(encounter_id)
+        self.store.audit(actor, "vitals.read", encounter_id)
+        return result
 
     def read_news2(self, encounter_id: str, actor: str) -> News2:
         """NEWS2 for a caller, audited (call on a reader thread)."""
@@ -30,17 +77,27 @@ class VitalsService:
         return result
 
     async def publish_news2(self, encounter_id: str | None = None) -> None:
-        """Recompute NEWS2 (of the active encounter by default) and push it on the stream if it changed."""
-        def compute() -> tuple[str, News2] | None:
+        """Recompute (the active encounter by default) and push what changed on the stream: the vitals
+        with the NEWS2 scored from them (the cab screen draws both from this one event), and the NEWS2
+        alone when the score itself changed."""
+        def compute() -> tuple[str, Vitals, News2] | None:
             eid = encounter_id or self.store.reader.active_encounter_id()
-            return None if eid is None else (eid, self.news2(eid))
+            return None if eid is None else (eid, *self.assess(eid))
 
         got = await self.store.read(compute)
         if got is None:
             return
-        eid, result = got
-        # The inputs' times move with every reading; only a change in the score itself is news.
-        key = msgspec.structs.replace(result, inputs={})
-        if self._last.get(eid) != key:
-            self._last[eid] = key
+        eid, vitals, result = got
+        key = _change_key(vitals)
+        # The inputs' ages move with every second; only a change in the score itself is NEWS2 news.
+        score = msgspec.structs.replace(result, inputs={}, oldest_input_time=None)
+        last = self._last.get(eid)
+        if last is not None and last[0] == key and last[1] == score:
+            return
+        if last is None and not vitals.vitals:
+            self._last[eid] = (key, score)  # a new encounter with nothing recorded: no news yet
+            return
+        self._last[eid] = (key, score)
+        self.hub.publish(VitalsChanged(encounter_id=eid, at=vitals.at, vitals=vitals.vitals, news2=result))
+        if last is None or last[1] != score:
             self.hub.publish(News2Changed(**msgspec.structs.asdict(result), encounter_id=eid))

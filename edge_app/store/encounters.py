@@ -166,6 +166,7 @@ def purge_expired(now_ms: int, retention_days: int) -> Op:
             "AND upstream_acked_at < ? AND updated_at < ?", (cutoff, cutoff))]
         for eid in ids:
             db.execute("DELETE FROM observations WHERE encounter_id = ?", (eid,))
+            db.execute("DELETE FROM observation_newest WHERE encounter_id = ?", (eid,))
             db.execute("DELETE FROM encounter_events WHERE encounter_id = ?", (eid,))
             db.execute("DELETE FROM encounters WHERE id = ?", (eid,))
         if ids:

@@ -9,6 +9,8 @@ from collections.abc import Callable
 import msgspec
 import sqlite_utils
 
+from firmware_bridge.flags import UNRELIABLE
+
 from edge_app.errors import StoreError
 from edge_app.model.encounter import EncounterEvent
 from edge_app.store.encounter_record import apply_event, empty_record, field
@@ -227,3 +229,39 @@ def m007_suspend_orders(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE upstream_gate ADD COLUMN order_id TEXT")
     db.execute("ALTER TABLE upstream_gate ADD COLUMN signed_order TEXT")
     db.execute("CREATE UNIQUE INDEX upstream_gate_order ON upstream_gate (order_id) WHERE order_id IS NOT NULL")
+
+
+@migration
+def m008_observation_reliability(db: sqlite_utils.Database) -> None:
+    # Whether the device flagged a reading unreliable (firmware_bridge.flags): such a reading is kept and
+    # shown, never the current value, so the current-vitals query asks for each source's newest of both.
+    # ADD COLUMN with a constant default rewrites nothing; only readings that carry flags are looked at.
+    db.execute("ALTER TABLE observations ADD COLUMN unreliable INTEGER NOT NULL DEFAULT 0")
+    marks = sorted(UNRELIABLE)
+    db.execute(f"UPDATE observations SET unreliable = 1 WHERE flags IS NOT NULL AND EXISTS "
+               f"(SELECT 1 FROM json_each(observations.flags) WHERE value IN ({', '.join('?' * len(marks))}))",
+               marks)
+
+
+@migration
+def m009_observation_newest(db: sqlite_utils.Database) -> None:
+    # Per encounter, metric, source, device ('' for the crew's entries) and reliability, the newest
+    # observation: the current vitals read these few rows instead of ranking the whole record (which
+    # grows by thousands of readings an hour). Kept by store/observations.py as rows are stored.
+    db.execute("""
+        CREATE TABLE observation_newest (
+            encounter_id TEXT NOT NULL,
+            metric TEXT NOT NULL,
+            source TEXT NOT NULL,
+            device TEXT NOT NULL,
+            unreliable INTEGER NOT NULL,
+            obs_id INTEGER NOT NULL,
+            received_at INTEGER NOT NULL,
+            PRIMARY KEY (encounter_id, metric, source, device, unreliable)
+        ) WITHOUT ROWID""")
+    db.execute("""
+        INSERT INTO observation_newest
+        SELECT encounter_id, metric, source, coalesce(device, ''), unreliable, id, received_at FROM (
+            SELECT *, row_number() OVER (PARTITION BY encounter_id, metric, source, device, unreliable
+                ORDER BY CASE source WHEN 'device' THEN id END DESC, received_at DESC, id DESC) AS rn
+            FROM observations WHERE encounter_id IS NOT NULL) WHERE rn = 1""")

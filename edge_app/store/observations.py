@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import sqlite_utils
 
+from firmware_bridge.flags import is_unreliable
 from firmware_bridge.metrics import METRICS, ValueKind
 
 from edge_app.errors import NotFoundError
@@ -18,11 +19,11 @@ from edge_app.store.writer import MergeableOp
 OBS_COLS = ("id", "encounter_id", "metric", "value", "unit", "device_time", "received_at", "source", "device",
             "flags", "entered_by")
 _INSERT_OBS = ("INSERT INTO observations (encounter_id, metric, value, unit, device_time, received_at, source, device,"
-               " flags, entered_by) VALUES (?,?,?,?,?,?,?,?,?,?)")
+               " flags, entered_by, unreliable) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
 # The same, for readings with no open encounter to attach to. Python's sqlite3 binds None through its
 # adapter lookup (several times the cost of binding a string), so a NULL the whole run shares is written in.
 _INSERT_UNASSIGNED_OBS = ("INSERT INTO observations (encounter_id, metric, value, unit, device_time, received_at,"
-                          " source, device, flags, entered_by) VALUES (NULL,?,?,?,?,?,?,?,?,?)")
+                          " source, device, flags, entered_by, unreliable) VALUES (NULL,?,?,?,?,?,?,?,?,?,?)")
 
 
 def active_encounter(db: sqlite_utils.Database) -> str | None:
@@ -46,27 +47,55 @@ class insert_device_observations(MergeableOp):  # noqa: N801 (reads like the oth
     @classmethod
     def apply_many(cls, db: sqlite_utils.Database, ops: list[Any]) -> list[range]:
         encounter = active_encounter(db)
+        marks = [1 if o.flags and is_unreliable(o.flags) else 0 for op in ops for o in op.obs]
         # Generators, not lists: each row's tuple is freed once bound, so a burst of thousands of readings
         # leaves the garbage collector nothing to scan.
         if encounter is None:
             rows: Iterator[tuple[Any, ...]] = (
                 (o.metric, o.value, o.unit, o.device_time, o.received_at, o.source, o.device,
-                 json.dumps(list(o.flags)) if o.flags else None, o.entered_by) for op in ops for o in op.obs)
+                 json.dumps(list(o.flags)) if o.flags else None, o.entered_by, mark)
+                for o, mark in zip((o for op in ops for o in op.obs), marks, strict=True))
             stored = db.conn.executemany(_INSERT_UNASSIGNED_OBS, rows).rowcount
         else:
             rows = ((encounter, o.metric, o.value, o.unit, o.device_time, o.received_at, o.source, o.device,
-                     json.dumps(list(o.flags)) if o.flags else None, o.entered_by) for op in ops for o in op.obs)
+                     json.dumps(list(o.flags)) if o.flags else None, o.entered_by, mark)
+                    for o, mark in zip((o for op in ops for o in op.obs), marks, strict=True))
             stored = db.conn.executemany(_INSERT_OBS, rows).rowcount
         # AUTOINCREMENT and the single writer inside its transaction: the new ids are consecutive and end at seq.
         first = 0
         if stored:
             last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'observations'").fetchone()[0]
             first = last - stored + 1
+        if encounter is not None and stored:
+            note_newest(db, encounter, ((o, first + i, mark) for i, (o, mark) in
+                                        enumerate(zip((o for op in ops for o in op.obs), marks, strict=True))))
         ids = []
         for op in ops:
             ids.append(range(first, first + len(op.obs)))
             first += len(op.obs)
         return ids
+
+
+# observation_newest: per encounter, metric, source, device ('' for manual) and unreliable, the newest row
+# (devices by id, manual entries by stated time then id), kept as rows are stored, so the current vitals
+# are a read of a few rows however long the job (DESIGN.md "Scale": per-tick costs O(1)).
+_NOTE_DEVICE = ("INSERT INTO observation_newest (encounter_id, metric, source, device, unreliable, obs_id, received_at) "
+                "VALUES (?, ?, 'device', ?, ?, ?, ?) ON CONFLICT DO UPDATE SET obs_id = excluded.obs_id, "
+                "received_at = excluded.received_at WHERE excluded.obs_id > observation_newest.obs_id")
+_NOTE_MANUAL = ("INSERT INTO observation_newest (encounter_id, metric, source, device, unreliable, obs_id, received_at) "
+                "VALUES (?, ?, 'manual', '', 0, ?, ?) ON CONFLICT DO UPDATE SET obs_id = excluded.obs_id, "
+                "received_at = excluded.received_at WHERE (excluded.received_at, excluded.obs_id) > "
+                "(observation_newest.received_at, observation_newest.obs_id)")
+
+
+def note_newest(db: sqlite_utils.Database, encounter: str,
+                rows: Iterable[tuple[NewObservation, int, int]]) -> None:
+    """Keep observation_newest up to date with device readings just stored (observation, id, unreliable)."""
+    newest: dict[tuple[str, str, int], tuple[int, int]] = {}
+    for o, oid, mark in rows:  # in id order: the last of each key is its newest
+        newest[(o.metric, o.device or "", mark)] = (oid, o.received_at)
+    db.conn.executemany(_NOTE_DEVICE, [(encounter, metric, device, mark, oid, at)
+                                       for (metric, device, mark), (oid, at) in newest.items()])
 
 
 def insert_manual_observations(encounter_id: str, obs: Sequence[NewObservation], actor: str
@@ -82,8 +111,9 @@ def insert_manual_observations(encounter_id: str, obs: Sequence[NewObservation],
         ids = []
         for o in obs:
             cur = db.execute(_INSERT_OBS, (encounter_id, o.metric, o.value, o.unit, o.device_time, o.received_at,
-                                           "manual", None, None, o.entered_by))
+                                           "manual", None, None, o.entered_by, 0))
             ids.append(int(cur.lastrowid or 0))
+            db.execute(_NOTE_MANUAL, (encounter_id, o.metric, ids[-1], o.received_at))
         at = obs[0].received_at if obs else 0
         append_audit(db, at, actor, "observation.create", encounter_id,
                      {"observations": ids, "metrics": [o.metric for o in obs]})

@@ -9,7 +9,6 @@ from typing import Any
 import msgspec
 import sqlite_utils
 
-from edge_app.clinical.current import newest
 from edge_app.errors import NotFoundError
 from edge_app.model.devices import KnownDevice
 from edge_app.model.encounter import Encounter, EncounterEvent
@@ -164,24 +163,16 @@ class Reader:
             raise NotFoundError(f"observation {obs_id} not found")
         return observation_row(row)
 
-    def latest_values(self, encounter_id: str) -> dict[str, Observation]:
-        """The latest observation of each metric on an encounter: see newest() for what "latest" means."""
-        # Per metric and source: the device reading with the highest id, the manual entry with the latest
-        # stated time (then the highest id). At most two rows per metric; newest() picks one.
-        rows = self.db.execute(
-            f"SELECT {_OBS_SELECT} FROM (SELECT *, row_number() OVER (PARTITION BY metric, source "
-            "ORDER BY CASE source WHEN 'device' THEN id END DESC, received_at DESC, id DESC) AS rn "
-            "FROM observations WHERE encounter_id = ?) WHERE rn = 1", (encounter_id,)).fetchall()
-        by_kind: dict[str, dict[str, Observation]] = {}
-        for r in rows:
-            obs = observation_row(r)
-            by_kind.setdefault(obs.metric, {})[obs.source] = obs
-        latest: dict[str, Observation] = {}
-        for metric, kinds in by_kind.items():
-            pick = newest(kinds.get("device"), kinds.get("manual"))
-            if pick is not None:
-                latest[metric] = pick
-        return latest
+    def vital_candidates(self, encounter_id: str) -> list[Observation]:
+        """What clinical.vitals.current_vitals needs of an encounter: per metric and source (each device,
+        and the crew's entries), the newest reading flagged unreliable and the newest one not. A device's
+        newest is by sequence (id, which survives the wall clock stepping back), an entry's by its stated
+        time (a back-dated entry is older), then id. A few rows by key, however long the record
+        (observation_newest is kept as rows are stored)."""
+        cols = ", ".join(f"o.{c}" for c in OBS_COLS)
+        rows = self.db.execute(f"SELECT {cols} FROM observation_newest n JOIN observations o ON o.id = n.obs_id "
+                               "WHERE n.encounter_id = ?", (encounter_id,)).fetchall()
+        return [observation_row(r) for r in rows]
 
     def devices(self) -> list[KnownDevice]:
         """Every device ever configured (name, protocol, port, info)."""

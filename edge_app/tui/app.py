@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from edge_app.client import async_client, stream_events
+from edge_app.clinical.vitals import pulse_for_news2
 from edge_app.errors import ApiClientError
 from edge_app.model.encounter import Encounter
 from edge_app.model.events import (
@@ -34,11 +35,13 @@ from edge_app.model.events import (
     StreamEvent,
     StreamReset,
     UpstreamChanged,
+    VitalsChanged,
 )
 from edge_app.model.news2 import News2, News2Parameters
 from edge_app.model.observation import Observation
 from edge_app.model.system import Status
 from edge_app.model.upstream import UpstreamStatus
+from edge_app.model.vitals import Vitals, VitalSign
 from edge_app.tui.actions import EncounterActions
 from edge_app.tui.api import Api, ApiProblem
 from edge_app.tui.atmist_entries import AtmistEntries
@@ -47,11 +50,12 @@ from edge_app.tui.themes import DAY, NIGHT
 from edge_app.tui.widgets.devices import DeviceTable
 from edge_app.tui.widgets.lines import TIME_KEYS, TIMES_FORM_KEY, EncounterLine, KeyBar, TimesBar
 from edge_app.tui.widgets.news2 import News2Panel
-from edge_app.tui.widgets.tiles import TREND_S, Shown, VitalTile, make_tiles
+from edge_app.tui.widgets.tiles import TREND_S, VitalTile, make_tiles
 
 RETRY_S = 1.0
 STATUS_EVERY_S = 5.0
 ALWAYS_SHOWN = {"tile-spo2", "tile-pulse", "tile-bp", "tile-rr", "tile-temp"}
+PULSE = ("heart_rate", "pulse_rate")
 
 
 class VitalsApp(EncounterActions, AtmistEntries, App[int]):
@@ -140,6 +144,7 @@ class VitalsApp(EncounterActions, AtmistEntries, App[int]):
         try:
             for tile in self.main.query(VitalTile):
                 tile.now = now
+            self.main.query_one(News2Panel).now = now
             self.main.query_one(DeviceTable).draw(now)
         except NoMatches:
             return  # the app is shutting down: the timer fired after the widgets were removed
@@ -209,19 +214,19 @@ class VitalsApp(EncounterActions, AtmistEntries, App[int]):
 
     def _on_event(self, event: StreamEvent) -> None:
         match event:
-            case DeviceChanged(name=name, latest=latest):
+            case DeviceChanged(name=name):
                 self.main.query_one(DeviceTable).devices[name] = event
-                for metric, value in latest.items():
-                    self._apply_reading(metric, Shown(value.value, value.time, name, value.flags), by_time=True)
             case LiveReading():
-                self._apply_reading(event.metric, Shown(event.value, event.time, event.device, event.flags))
+                self._add_point(event.metric, event.time, event.value)  # the trend line; the number: vitals
             case ObservationAdded():
                 if self._is_shown(event.encounter_id):
-                    self._apply_reading(event.metric, Shown(event.value, event.received_at, event.device,
-                                                            event.flags), by_time=True)
-            case News2Changed():
+                    self._add_point(event.metric, event.received_at, event.value)
+            case VitalsChanged():
                 if self._is_shown(event.encounter_id):
-                    self.news2 = event
+                    self._show_vitals(event.vitals)
+                    self.news2 = event.news2
+            case News2Changed():
+                pass  # the vitals event carries the same score, with the values it was scored from
             case EncounterChanged():
                 self._on_encounter(event)
             case UpstreamChanged():
@@ -242,32 +247,19 @@ class VitalsApp(EncounterActions, AtmistEntries, App[int]):
         if mine:
             self.set_encounter(enc)
 
-    def _apply_reading(self, metric: str, reading: Shown, *, by_time: bool = False) -> None:
-        """Show a value if it is the tile's latest. A live device reading always is (it came after what
-        is shown: order, not the wall clock, which can step back). A manual entry, or a device's latest
-        in a snapshot, is compared by time with what is shown (as clinical.current.newest does), except that
-        a device's own snapshot always replaces that device's earlier reading."""
+    def _add_point(self, metric: str, time_ms: int, value: Any) -> None:
         for tile in self.main.query(VitalTile):
-            if tile.pair == metric:
-                tile.set_pair(reading.value)
-            if metric not in tile.metrics:
-                continue
-            tile.display = True
-            current = tile.reading
-            rank = tile.metrics.index(metric)
-            fresh = current is not None and tile.age() < tile.stale_s
-            if fresh and current is not None:
-                if current.rank < rank:
-                    continue  # a fresh heart_rate beats a pulse_rate in the same tile
-                if current.device != reading.device and current.rank == rank and reading.device:
-                    continue  # two monitors measuring the same thing: stay with one while it is live
-            if by_time and current is not None:
-                same_source = reading.device is not None and current.rank == rank and current.device == reading.device
-                if same_source and current.time == reading.time:
-                    continue  # that very reading is shown already
-                if not same_source and current.time > reading.time:
-                    continue  # what is shown is newer
-            tile.reading = msgspec.structs.replace(reading, rank=rank)
+            if metric in tile.metrics:
+                tile.add_point(time_ms, value)
+
+    def _show_vitals(self, vitals: dict[str, VitalSign]) -> None:
+        """Every tile from the current vitals: the one rule's answer, the same NEWS2 scored (pulse: the
+        one NEWS2 takes, heart_rate or pulse_rate)."""
+        for tile in self.main.query(VitalTile):
+            vital = pulse_for_news2(vitals) if tile.metrics == PULSE else vitals.get(tile.metrics[0])
+            tile.show(vital, vitals.get(tile.pair) if tile.pair else None)
+            if vital is not None:
+                tile.display = True
 
     # -- the encounter on screen ------------------------------------------------------------------------
     def set_encounter(self, enc: Encounter | None) -> None:
@@ -277,6 +269,8 @@ class VitalsApp(EncounterActions, AtmistEntries, App[int]):
             self.news2 = None
             for tile in self.main.query(VitalTile):
                 tile.points.clear()
+                tile.show(None)
+                tile.display = tile.id in ALWAYS_SHOWN
             if enc is not None:
                 self.load_encounter(enc.id)
 
@@ -290,17 +284,19 @@ class VitalsApp(EncounterActions, AtmistEntries, App[int]):
     def watch_news2(self, doc: News2 | None) -> None:
         panel = self.main.query_one(News2Panel)
         if doc is None and self.encounter is not None:  # asked for, not here yet
-            doc = News2(total=None, risk=None, scale=2 if self.encounter.spo2_scale == 2 else 1,
+            doc = News2(total=None, risk=None, risk_at_least=None, scale=2 if self.encounter.spo2_scale == 2 else 1,
                         parameters=News2Parameters(None, None, None, None, None, None, None),
-                        missing=["(loading)"], red_score=False, response="", inputs={})
+                        missing=["(loading)"], stale=[], red_score=False, response="", inputs={},
+                        oldest_input_time=None)
         panel.doc = doc
 
     @work(exclusive=True, group="load-encounter")
     @until_shutdown
     async def load_encounter(self, encounter_id: str) -> None:
-        """NEWS2 now, and the last 15 minutes of observations for the trend lines."""
+        """The current vitals and NEWS2, and the last 15 minutes of observations for the trend lines."""
         try:
-            self.news2 = await self.api.get_as(News2, f"/encounters/{encounter_id}/news2")
+            vitals = await self.api.get_as(Vitals, f"/encounters/{encounter_id}/vitals")
+            news2 = await self.api.get_as(News2, f"/encounters/{encounter_id}/news2")
             rows: list[Observation] = []
             after = 0
             while page := await self.api.get_as(list[Observation], f"/encounters/{encounter_id}/observations",
@@ -312,21 +308,15 @@ class VitalsApp(EncounterActions, AtmistEntries, App[int]):
         except ApiProblem as exc:
             self.notify(f"could not load the encounter: {exc}", severity="error")
             return
+        if not self._is_shown(encounter_id):
+            return  # another encounter was picked meanwhile
+        self._show_vitals(vitals.vitals)
+        self.news2 = news2
         since = (time.time() - TREND_S) * 1000
-        tiles = list(self.main.query(VitalTile))
         for row in rows:
-            if row.received_at < since:
-                continue
-            for tile in tiles:
-                if row.metric in tile.metrics:
-                    tile.add_point(row.received_at, row.value)
-                    if row.source == "manual":
-                        self._apply_reading(row.metric, Shown(row.value, row.received_at, None, row.flags),
-                                            by_time=True)
-            for tile in tiles:
-                if tile.pair == row.metric:
-                    tile.pair_value = row.value
-        for tile in tiles:
+            if row.received_at >= since:
+                self._add_point(row.metric, row.received_at, row.value)
+        for tile in self.main.query(VitalTile):
             tile.refresh_trend()
 
     def on_oxygen(self) -> bool | None:

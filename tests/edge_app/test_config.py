@@ -117,7 +117,7 @@ def test_run_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     path = write(tmp_path, GOOD.replace("baudrate = 9600", "baudrate = 9600\nparity = 7"))
     assert main(["run", "--config", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"edge-app: {path}: devices[0].parity: unknown key (known: address, baudrate, name, port, protocol)"]
+    assert err == [f"edge-app: {path}: devices[0].parity: unknown key (known: address, baudrate, name, port, priority, protocol)"]
 
 
 def test_protocol_specific_keys(tmp_path: Path) -> None:

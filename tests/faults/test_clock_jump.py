@@ -239,8 +239,9 @@ def test_wall_clock_stepping_back_an_hour_keeps_order_by_sequence(root: Path, pr
         last_spo2 = [o for o in final if o["metric"] == "spo2"][-1]
         assert last_spo2["value"] == 88 and last_spo2["received_at"] < high
         news2 = d.get(f"/api/v1/encounters/{eid}/news2")
-        assert news2["inputs"]["spo2"] == {"metric": "spo2", "value": 88, "time": last_spo2["received_at"],
-                                           "source": "ox"}, news2["inputs"]
+        assert {k: news2["inputs"]["spo2"][k] for k in ("metric", "value", "time", "source", "state")} == {
+            "metric": "spo2", "value": 88, "time": last_spo2["received_at"], "source": "ox", "state": "current"}, \
+            news2["inputs"]
         assert news2["parameters"]["spo2"] == 3  # SpO2 88 on scale 1
         assert d.get("/api/v1/devices")[0]["latest"]["spo2"]["value"] == 88  # the cab screen's tiles
         with d.client() as c:

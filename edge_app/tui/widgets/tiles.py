@@ -1,39 +1,24 @@
-"""A big-number vital-sign tile: value, unit, source device and age, stale and no-data said in words,
-and a 15-minute trend line."""
+"""A big-number vital-sign tile: value, unit, source and age, stale, unreliable and no data said in words,
+what another source says when it differs, and a 15-minute trend line."""
 from __future__ import annotations
 
 import time
 from collections import deque
 from typing import Any
 
-import msgspec
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import Digits, Sparkline, Static
 
-STALE_S = 10
-NO_DATA_S = 60
-# A cuff (or a hand-entered RR/temperature) is read every few minutes on purpose: minutes old is normal.
-SPOT_STALE_S = 15 * 60
-SPOT_NO_DATA_S = 60 * 60
+from edge_app.model.vitals import VitalSign
+
 TREND_S = 15 * 60
 TREND_BUCKETS = 30
 # A trend point further than this in the future is from before the wall clock was stepped back: dropped
 # (so it does not come back into the trend, among other readings, once the clock has caught up). More
 # than the 5 minutes ahead the API allows a manual entry's time (a tablet's clock a little ahead).
 FUTURE_SLACK_S = 10 * 60
-
-
-class Shown(msgspec.Struct, frozen=True):
-    """What a tile shows: a value, when it was taken (epoch ms), from which device (None: entered by hand),
-    its flags, and the rank of its metric among the tile's (0: the first, e.g. heart_rate before pulse_rate)."""
-
-    value: Any
-    time: int
-    device: str | None
-    flags: list[str]
-    rank: int = 0
 
 
 def age_words(age_s: float) -> str:
@@ -65,24 +50,23 @@ def trend_buckets(points: deque[tuple[float, float]], now: float) -> list[float]
 
 
 class VitalTile(Vertical):
-    """One metric. `reading` is the value on show."""
+    """One metric: `vital` is its current value as the daemon's one rule picked it (GET .../vitals, the
+    stream's vitals event), so the tile shows exactly what NEWS2 scores and the handover reads."""
 
-    reading: reactive[Shown | None] = reactive(None, always_update=True)
+    vital: reactive[VitalSign | None] = reactive(None, always_update=True)
     now: reactive[float] = reactive(0.0)
 
     def __init__(self, label: str, metrics: tuple[str, ...], unit: str, *, decimals: int = 0, id: str,
-                 stale_s: float = STALE_S, no_data_s: float = NO_DATA_S, pair: str | None = None) -> None:
+                 pair: str | None = None) -> None:
         super().__init__(id=id, classes="tile")
         self.label = label
-        self.metrics = metrics  # first one present wins (e.g. heart_rate, else pulse_rate)
+        self.metrics = metrics  # what the tile shows: one metric, or pulse (heart_rate or pulse_rate)
         self.unit = unit
         self.decimals = decimals
-        self.stale_s = stale_s
-        self.no_data_s = no_data_s
         self.pair = pair  # a second metric shown after a slash (BP diastolic)
-        self.pair_value: Any = None
+        self.pair_vital: VitalSign | None = None
         self.points: deque[tuple[float, float]] = deque(maxlen=20_000)
-        self._arrived: tuple[float, float] = (0.0, 0.0)  # (time.monotonic(), age in s) when `reading` was set
+        self._arrived: tuple[float, float] = (0.0, 0.0)  # (time.monotonic(), age in s) when `vital` was set
 
     def compose(self) -> ComposeResult:
         yield Digits("--", classes="tile-digits")
@@ -94,41 +78,55 @@ class VitalTile(Vertical):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             self.points.append((time_ms / 1000, float(value)))
 
-    def set_pair(self, value: Any) -> None:
-        self.pair_value = value
-        self._refresh()
+    def show(self, vital: VitalSign | None, pair: VitalSign | None = None) -> None:
+        """The tile's value (and its pair's) from the current vitals."""
+        self.pair_vital = pair
+        old = self.vital
+        if vital is not None and vital.time is not None and (old is None or old.observation_id != vital.observation_id):
+            self._arrived = (time.monotonic(), max(0.0, time.time() - vital.time / 1000, float(vital.age_s or 0)))
+        self.vital = vital
 
-    def _shown(self, r: Shown) -> str:
-        shown = format_value(r.value, self.decimals)
+    def _shown(self, v: VitalSign) -> str:
+        shown = format_value(v.value, self.decimals)
         if self.pair is not None:
-            shown += "/" + ("--" if self.pair_value is None else format_value(self.pair_value, self.decimals))
+            p = self.pair_vital
+            shown += "/" + ("--" if p is None or p.value is None else format_value(p.value, self.decimals))
         return shown
 
     def age(self) -> float:
-        """Seconds since the shown reading was taken, by the wall clock, but never less than the time it
-        has been on screen by the monotonic clock: a wall clock stepped back (NTP, GPS) must not make an
-        old value look live (by the wall clock alone it would, until the clock caught up)."""
-        r = self.reading
-        if r is None:
+        """Seconds since the shown value was taken, by the wall clock, but never less than the time it has
+        been on screen by the monotonic clock: a wall clock stepped back (NTP, GPS) must not make an old
+        value look live (by the wall clock alone it would, until the clock caught up)."""
+        v = self.vital
+        if v is None or v.time is None:
             return float("inf")
         at, age_then = self._arrived
-        return max(0.0, (self.now or time.time()) - r.time / 1000, age_then + time.monotonic() - at)
+        return max(0.0, (self.now or time.time()) - v.time / 1000, age_then + time.monotonic() - at)
+
+    def _also(self, v: VitalSign) -> str:
+        """What other sources say, when they differ (or doubt): the crew sees both."""
+        words = []
+        for o in v.others:
+            if not o.reliable:
+                words.append(f"{o.source}: {', '.join(o.flags) or 'unreliable'}")
+            elif not o.stale and format_value(o.value, self.decimals) != format_value(v.value, self.decimals):
+                words.append(f"{o.source} {format_value(o.value, self.decimals)}")
+        return f"\nalso {' · '.join(words)}" if words else ""
 
     def _state(self) -> tuple[str, str, str]:
-        r = self.reading
-        if r is None:
+        v = self.vital
+        if v is None:
             return "--", f"{self.label}: no data", "nodata"
+        if v.value is None:
+            flags = ", ".join(v.flags) or "flagged by the device"
+            return "--", f"{self.label}: NO RELIABLE READING ({flags}){self._also(v)}", "nodata"
         age = self.age()
-        shown = self._shown(r)
-        src = r.device or "manual"
-        flags = f" [{', '.join(r.flags)}]" if r.flags else ""
-        if self.stale_s != STALE_S:
-            src += f" · stale after {age_words(self.stale_s)}"
-        if age >= self.no_data_s:
-            return "--", f"{self.label}: no data (last {shown} {self.unit}, {age_words(age)} ago)", "nodata"
-        if age >= self.stale_s:
-            return shown, f"{self.label} {shown} {self.unit} STALE {age_words(age)}\n{src}{flags}", "stale"
-        return shown, f"{self.label} {shown} {self.unit} · {age_words(age)}\n{src}{flags}", "live"
+        shown = self._shown(v)
+        flags = f" [{', '.join(v.flags)}]" if v.flags else ""
+        # Stale by the daemon's rule, or by this screen's own clock if no word came since (stream lost).
+        if v.state == "stale" or age > v.fresh_for_s:
+            return shown, f"{self.label} {shown} {self.unit} STALE {age_words(age)}\n{v.source}{flags}", "stale"
+        return shown, f"{self.label} {shown} {self.unit} · {age_words(age)}\n{v.source}{flags}{self._also(v)}", "live"
 
     def _refresh(self) -> None:
         if not self.children:  # reactive fired before compose
@@ -139,10 +137,7 @@ class VitalTile(Vertical):
         for s in ("live", "stale", "nodata"):
             self.set_class(s == state, s)
 
-    def watch_reading(self, reading: Shown | None) -> None:
-        if reading is not None:
-            self._arrived = (time.monotonic(), max(0.0, time.time() - reading.time / 1000))
-            self.add_point(reading.time, reading.value)
+    def watch_vital(self, vital: VitalSign | None) -> None:
         self._refresh()
 
     def watch_now(self, now: float) -> None:
@@ -161,18 +156,17 @@ class VitalTile(Vertical):
         self._refresh()
 
 
-# (label, metrics, unit, decimals, stale_s, no_data_s, pair, id) for the cab screen, most urgent first.
-TILES: tuple[tuple[str, tuple[str, ...], str, int, float, float, str | None, str], ...] = (
-    ("SpO2", ("spo2",), "%", 0, STALE_S, NO_DATA_S, None, "tile-spo2"),
-    ("Pulse", ("heart_rate", "pulse_rate"), "/min", 0, STALE_S, NO_DATA_S, None, "tile-pulse"),
-    ("BP", ("bp_systolic",), "mmHg", 0, SPOT_STALE_S, SPOT_NO_DATA_S, "bp_diastolic", "tile-bp"),
-    ("RR", ("resp_rate",), "/min", 0, SPOT_STALE_S, SPOT_NO_DATA_S, None, "tile-rr"),
-    ("Temp", ("temperature",), "°C", 1, SPOT_STALE_S, SPOT_NO_DATA_S, None, "tile-temp"),
-    ("EtCO2", ("etco2",), "mmHg", 0, STALE_S, NO_DATA_S, None, "tile-etco2"),
-    ("PI", ("perfusion_index",), "%", 2, STALE_S, NO_DATA_S, None, "tile-pi"),
+# (label, metrics, unit, decimals, pair, id) for the cab screen, most urgent first.
+TILES: tuple[tuple[str, tuple[str, ...], str, int, str | None, str], ...] = (
+    ("SpO2", ("spo2",), "%", 0, None, "tile-spo2"),
+    ("Pulse", ("heart_rate", "pulse_rate"), "/min", 0, None, "tile-pulse"),
+    ("BP", ("bp_systolic",), "mmHg", 0, "bp_diastolic", "tile-bp"),
+    ("RR", ("resp_rate",), "/min", 0, None, "tile-rr"),
+    ("Temp", ("temperature",), "°C", 1, None, "tile-temp"),
+    ("EtCO2", ("etco2",), "mmHg", 0, None, "tile-etco2"),
+    ("PI", ("perfusion_index",), "%", 2, None, "tile-pi"),
 )
 
 
 def make_tiles() -> list[VitalTile]:
-    return [VitalTile(label, metrics, unit, decimals=dec, stale_s=stale, no_data_s=nodata, pair=pair, id=tid)
-            for label, metrics, unit, dec, stale, nodata, pair, tid in TILES]
+    return [VitalTile(label, metrics, unit, decimals=dec, pair=pair, id=tid) for label, metrics, unit, dec, pair, tid in TILES]

@@ -145,8 +145,12 @@ def test_a_new_observation_is_published_with_its_news2(api: Api) -> None:
     obs = add(api, eid, {"metric": "spo2", "value": 93})
     published = [(kind_of(e.event), msgspec.to_builtins(e.event)) for e in api.services.hub.recent if e.id > seq]
     assert published[0] == ("observation", {"kind": "observation", **obs})
-    assert published[1][0] == "news2" and published[1][1]["encounter_id"] == eid
-    assert published[1][1]["parameters"]["spo2"] == 2
+    # The vitals and the NEWS2 scored from them, in one event (the cab screen draws both from it) ...
+    assert published[1][0] == "vitals" and published[1][1]["encounter_id"] == eid
+    assert published[1][1]["vitals"]["spo2"]["value"] == 93 and published[1][1]["news2"]["parameters"]["spo2"] == 2
+    # ... and the score alone, as before, since it changed.
+    assert published[2][0] == "news2" and published[2][1]["encounter_id"] == eid
+    assert published[2][1]["parameters"]["spo2"] == 2
 
 
 @pytest.mark.parametrize(("body", "words"), [

@@ -43,6 +43,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", EID + "/observations"): EVERY_SCOPE,
     ("POST", EID + "/gcs"): CREW,
     ("GET", EID + "/news2"): EVERY_SCOPE,
+    ("GET", EID + "/vitals"): CREW,
     ("GET", EID + "/fhir"): EVERY_SCOPE,
     ("GET", EID + "/handover"): EVERY_SCOPE,
     ("GET", "/api/v1/observations"): CREW,

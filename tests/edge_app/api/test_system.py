@@ -76,8 +76,11 @@ def test_the_stream_opens_with_the_devices_and_sends_what_happens(api: Api) -> N
         kind, obs, event_id = stream.event()
         assert (kind, obs, event_id) == ("observation", {"kind": "observation", **r.json()}, 2), \
             "the record as the API returns it, with its kind"
+        kind, vitals, event_id = stream.event()
+        assert (kind, vitals["encounter_id"], vitals["vitals"]["resp_rate"]["value"], event_id) == \
+            ("vitals", eid, 18, 3)
         kind, news2, event_id = stream.event()
-        assert (kind, news2["encounter_id"], news2["parameters"]["resp_rate"], event_id) == ("news2", eid, 0, 3)
+        assert (kind, news2["encounter_id"], news2["parameters"]["resp_rate"], event_id) == ("news2", eid, 0, 4)
         assert api.services.hub.subscribers == 1
     assert api.services.hub.subscribers == 0, "hanging up ends the subscription"
 

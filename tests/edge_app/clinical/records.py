@@ -36,3 +36,9 @@ def record(**fields: Any) -> EncounterRecord:
         "created_at": T0, "updated_at": T0, "version": 1, "complaint": None, "injuries": None,
         "patient": Patient(), "times": Times(), "medications_given": [], "interventions": [], "notes": []}
     return EncounterRecord(**(defaults | fields))
+
+
+def vitals_of(rows: list[Observation], now: int = T0, **rules: Any) -> dict[str, Any]:
+    """The current vitals of these observations at `now`, by the one rule (clinical.vitals)."""
+    from edge_app.clinical.vitals import VitalsRules, current_vitals
+    return current_vitals(rows, VitalsRules(**rules), now)

@@ -9,9 +9,9 @@ import pytest
 
 from edge_app.clinical.assess import age_years, news2_of, news2_trend
 from edge_app.model.encounter import Patient
-from edge_app.model.news2 import News2Input
 from edge_app.model.observation import Observation
-from tests.edge_app.clinical.records import MIN, T0, obs
+from edge_app.model.vitals import VitalSign
+from tests.edge_app.clinical.records import MIN, T0, obs, vitals_of
 
 HOUR = 60 * MIN
 DOC = json.loads((Path(__file__).parents[2] / "vectors" / "news2.json").read_text())
@@ -20,14 +20,14 @@ NAMES = {"respiration_rate": "resp_rate", "spo2": "spo2", "air_or_oxygen": "oxyg
          "temperature": "temperature"}
 
 
-def latest_of(case: dict[str, Any], pulse_metric: str = "pulse_rate") -> dict[str, Observation]:
-    """A public case's inputs as an encounter's latest values: monitors for the numbers, the crew for the rest."""
+def latest_of(case: dict[str, Any], pulse_metric: str = "pulse_rate") -> dict[str, VitalSign]:
+    """A public case's inputs as an encounter's current vitals: monitors for the numbers, the crew for the rest."""
     i = case["input"]
     rows = [obs(1, "resp_rate", i["respiration_rate"], T0), obs(2, "spo2", i["spo2"], T0, "oximeter"),
             obs(3, "oxygen_supplement", i["on_oxygen"], T0), obs(4, "bp_systolic", i["systolic_bp"], T0, "bp-cuff"),
             obs(5, pulse_metric, i["pulse"], T0, "oximeter"), obs(6, "consciousness", i["consciousness"], T0),
             obs(7, "temperature", i["temperature"], T0)]
-    return {o.metric: o for o in rows}
+    return vitals_of(rows)
 
 
 @pytest.mark.parametrize("case", DOC["cases"], ids=lambda c: c["id"])
@@ -41,19 +41,19 @@ def test_public_case(case: dict[str, Any], pulse_metric: str) -> None:
     assert got.risk == want["clinical_risk"]
     assert got.red_score == want["red_score_any_single_3"]
     assert (got.missing, got.warning, got.scale) == ([], None, case["input"]["spo2_scale"])
-    assert got.inputs["pulse"] == News2Input(metric=pulse_metric, value=case["input"]["pulse"], time=T0,
-                                             source="oximeter")
+    pulse = got.inputs["pulse"]
+    assert (pulse.metric, pulse.value, pulse.time, pulse.source) == (pulse_metric, case["input"]["pulse"], T0,
+                                                                     "oximeter")
     assert got.inputs["resp_rate"].source == "manual"
 
 
 def test_heart_rate_is_the_pulse_when_there_is_one() -> None:
-    latest = {o.metric: o for o in (obs(1, "pulse_rate", 72, T0, "oximeter"), obs(2, "heart_rate", 135, T0, "ecg"))}
-    got = news2_of(latest, 1)
+    got = news2_of(vitals_of([obs(1, "pulse_rate", 72, T0, "oximeter"), obs(2, "heart_rate", 135, T0, "ecg")]), 1)
     assert got.parameters.pulse == 3 and got.inputs["pulse"].metric == "heart_rate"
 
 
 def test_missing_parameters_give_no_total_and_are_named() -> None:
-    got = news2_of({"spo2": obs(1, "spo2", 95, T0, "oximeter")}, 1)
+    got = news2_of(vitals_of([obs(1, "spo2", 95, T0, "oximeter")]), 1)
     assert (got.total, got.risk) == (None, None)
     assert got.missing == ["resp_rate", "oxygen_supplement", "bp_systolic", "pulse", "consciousness", "temperature"]
     assert got.response.startswith("incomplete: measure resp_rate")
@@ -79,11 +79,11 @@ def test_scored_from_16_and_when_the_age_is_unknown() -> None:
                                                ("consciousness", 1)])
 def test_a_value_of_the_wrong_type_is_refused(metric: str, value: Any) -> None:
     with pytest.raises(ValueError, match=f"NEWS2: {metric} observation 9"):
-        news2_of({metric: obs(9, metric, value, T0)}, 1)
+        news2_of(vitals_of([obs(9, metric, value, T0)]), 1)
 
 
 def test_oxygen_as_sqlite_hands_it_back() -> None:
-    assert news2_of({"oxygen_supplement": obs(1, "oxygen_supplement", 1, T0)}, 1).parameters.oxygen_supplement == 2
+    assert news2_of(vitals_of([obs(1, "oxygen_supplement", 1, T0)]), 1).parameters.oxygen_supplement == 2
 
 
 def test_age_years() -> None:
@@ -107,7 +107,7 @@ def test_news2_trend_replays_in_sequence_and_ends_at_the_current_news2() -> None
             obs(8, "spo2", 88, T0 + 2000 - HOUR, "oximeter")]  # after the clock stepped back: SpO2 88 scores 3
     trend = news2_trend(list(reversed(rows)), 1, None)
     assert trend == [(T0 + 1000, 0), (T0 + 2000 - HOUR, 3)]
-    assert news2_of({o.metric: o for o in rows}, 1).total == trend[-1][1]
+    assert news2_of(vitals_of(rows, now=T0 + 2000 - HOUR), 1).total == trend[-1][1]
 
 
 def test_news2_trend_only_when_the_total_changes_and_a_back_dated_entry_does_not_override() -> None:

@@ -50,7 +50,8 @@ OBSERVATIONS = [
     obs(15, "glucose", 6.4, T0 + 21 * MIN),
     obs(16, "spo2", 90, T0 + 65 * MIN, "oximeter"),
 ]
-NEWS2 = News2(total=10, risk="high", scale=2, missing=[], red_score=True,
+NEWS2 = News2(total=10, risk="high", risk_at_least="high", scale=2, missing=[], stale=[], red_score=True,
+              oldest_input_time=None,
               parameters=News2Parameters(resp_rate=3, spo2=0, oxygen_supplement=2, bp_systolic=1, pulse=1,
                                          consciousness=3, temperature=1),
               response="urgent or emergency response; continuous monitoring", inputs={})

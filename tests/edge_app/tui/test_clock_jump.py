@@ -1,6 +1,7 @@
-"""The cab screen when the wall clock steps back (NTP, GPS): an old value never looks live, a device's newest
-reading is shown although its time is earlier, a back-dated entry does not replace a newer value, and
-trend points from before the step do not come back into the trend an hour later."""
+"""The cab screen when the wall clock steps back (NTP, GPS): an old value never looks live, the tiles show
+what the daemon's one rule says is current (which ranks a device's readings by sequence: see
+tests/edge_app/store/test_vital_candidates.py), and trend points from before the step do not come back
+into the trend an hour later."""
 from __future__ import annotations
 
 import time
@@ -10,10 +11,14 @@ from textual.app import App, ComposeResult
 from textual.widgets import Static
 
 from edge_app.model.devices import LatestValue
-from edge_app.model.events import DeviceChanged, LiveReading
+from edge_app.model.encounter import Encounter
+from edge_app.model.events import DeviceChanged, LiveReading, VitalsChanged
+from edge_app.model.news2 import News2, News2Parameters
 from edge_app.tui.app import VitalsApp
 from edge_app.tui.widgets.devices import DeviceTable
-from edge_app.tui.widgets.tiles import TREND_S, Shown, VitalTile
+from edge_app.tui.widgets.tiles import TREND_S, VitalTile
+from tests.edge_app.clinical.records import record
+from tests.edge_app.tui.vitals import vital
 
 HOUR_S = 3600
 
@@ -42,7 +47,7 @@ async def test_a_value_does_not_look_live_after_the_clock_stepped_back() -> None
     async with app.run_test(size=(60, 12)) as pilot:
         tile = app.query_one(VitalTile)
         now = time.time()
-        tile.reading = Shown(value=97, time=int(now * 1000) - 2000, device="oximeter", flags=[])
+        tile.show(vital("spo2", 97, int(now * 1000) - 2000, fresh_for_s=10))
         tile.now = now
         await pilot.pause()
         assert tile.has_class("live")
@@ -56,36 +61,37 @@ async def test_a_value_does_not_look_live_after_the_clock_stepped_back() -> None
         assert tile.has_class("stale")
 
 
-async def test_newest_device_reading_and_manual_entries_after_a_step(tmp_path: Path) -> None:
+async def test_the_tiles_show_the_vitals_event_and_readings_only_feed_the_trend(tmp_path: Path) -> None:
     app = VitalsApp(tmp_path / "api.sock")  # no daemon: events are fed by hand
     async with app.run_test(size=(80, 24)) as pilot:
+        app.encounter = Encounter(**msgspec.structs.asdict(record(id="e1")), active=True, observation_count=0)
         tile = app.main.query_one("#tile-spo2", VitalTile)
         t = int(time.time() * 1000)
         app._on_event(LiveReading(device="ox", metric="spo2", value=97, unit="%", time=t, device_time=None,
                                   flags=[]))
         await pilot.pause()
-        assert tile.reading is not None and tile.reading.value == 97
-        # the clock steps back; the monitor's newest reading reaches this screen in a device snapshot
-        # (as after a reconnect): it is shown although its time is an hour earlier
+        assert tile.vital is None and len(tile.points) == 1, "a reading is a trend point, not the number"
+        # after the clock stepped back, the daemon's rule says the monitor's newest is current
         stepped = t - HOUR_S * 1000 + 1000
-        app._on_event(device_event("ox", spo2(88, stepped)))
+        vitals = {"spo2": vital("spo2", 88, stepped, "ox"), "pulse_rate": vital("pulse_rate", 130, stepped, "ox"),
+                  "heart_rate": vital("heart_rate", 90, t - 600_000, "ecg", state="stale")}
+        app._on_event(VitalsChanged(encounter_id="e1", at=t, vitals=vitals, news2=news2_none()))
         await pilot.pause()
-        assert tile.reading.value == 88
-        # another device's snapshot, older by time, does not replace it
-        app._on_event(device_event("ox2", spo2(99, stepped - 5000)))
+        assert tile.vital is not None and tile.vital.value == 88
+        pulse = app.main.query_one("#tile-pulse", VitalTile)
+        assert pulse.vital is not None and (pulse.vital.metric, pulse.vital.value) == ("pulse_rate", 130), \
+            "the pulse NEWS2 scores: the fresh pulse_rate, not the stale heart_rate"
+        # another encounter's vitals are not this screen's
+        app._on_event(VitalsChanged(encounter_id="e2", at=t, vitals={"spo2": vital("spo2", 70, t)},
+                                    news2=news2_none()))
         await pilot.pause()
-        assert tile.reading.value == 88 and tile.reading.device == "ox"
+        assert tile.vital.value == 88
 
-        # manual entries go by their stated time, as clinical.current.newest does
-        rr = app.main.query_one("#tile-rr", VitalTile)
-        app._apply_reading("resp_rate", Shown(value=20, time=t, device=None, flags=[]), by_time=True)
-        app._apply_reading("resp_rate", Shown(value=16, time=t - 60_000, device=None, flags=[]),
-                           by_time=True)  # entered later, back-dated a minute
-        await pilot.pause()
-        assert rr.reading is not None and rr.reading.value == 20
-        app._apply_reading("resp_rate", Shown(value=24, time=t, device=None, flags=[]), by_time=True)
-        await pilot.pause()
-        assert rr.reading.value == 24
+
+def news2_none() -> News2:
+    return News2(total=None, risk=None, risk_at_least=None, scale=1,
+                 parameters=News2Parameters(None, None, None, None, None, None, None), missing=[], stale=[],
+                 red_score=False, response="", inputs={}, oldest_input_time=None)
 
 
 async def test_trend_points_from_before_a_backward_step_are_dropped() -> None:

@@ -8,7 +8,8 @@ from textual.app import App, ComposeResult
 from textual.widgets import Static
 
 from edge_app.tui.app import VitalsApp
-from edge_app.tui.widgets.tiles import Shown, VitalTile
+from edge_app.tui.widgets.tiles import VitalTile
+from tests.edge_app.tui.vitals import other, vital
 
 
 class OneTile(App[None]):
@@ -20,22 +21,43 @@ def caption(app: App[None]) -> str:
     return str(app.query_one("#t .tile-caption", Static).content)
 
 
-async def test_tile_says_live_stale_and_no_data_in_words() -> None:
+async def test_tile_says_live_stale_unreliable_and_no_data_in_words() -> None:
     app = OneTile()
     async with app.run_test(size=(60, 12)) as pilot:
         tile = app.query_one(VitalTile)
         assert caption(app) == "SpO2: no data"
         now = time.time()
-        tile.reading = Shown(value=97, time=int(now * 1000) - 2000, device="oximeter", flags=[])
+        t = int(now * 1000) - 2000
+        tile.show(vital("spo2", 97, t, fresh_for_s=10))
         tile.now = now
         await pilot.pause()
         assert caption(app) == "SpO2 97 % · 2 s\noximeter" and tile.has_class("live")
+        # no word from the daemon for longer than the value's window: stale by this screen's own clock
         tile.now = now + 15
         await pilot.pause()
         assert caption(app).startswith("SpO2 97 % STALE 17 s") and tile.has_class("stale")
-        tile.now = now + 70
+        # the daemon says stale: so it is, whatever the age
+        tile.show(vital("spo2", 97, t, state="stale"))
+        tile.now = now
         await pilot.pause()
-        assert caption(app) == "SpO2: no data (last 97 %, 72 s ago)" and tile.has_class("nodata")
+        assert caption(app).startswith("SpO2 97 % STALE 2 s") and tile.has_class("stale")
+        tile.show(vital("spo2", None, None, None, state="unreliable", flags=["sensor_off"],
+                        others=[other("oximeter", 61, t, reliable=False, flags=["sensor_off"])]))
+        await pilot.pause()
+        assert caption(app) == "SpO2: NO RELIABLE READING (sensor_off)\nalso oximeter: sensor_off"
+        assert tile.has_class("nodata")
+
+
+async def test_tile_shows_what_another_source_says_when_it_differs() -> None:
+    app = OneTile()
+    async with app.run_test(size=(60, 12)) as pilot:
+        tile = app.query_one(VitalTile)
+        now = time.time()
+        t = int(now * 1000)
+        tile.show(vital("spo2", 88, t, "manual", others=[other("oximeter", 97, t), other("spare", 88, t)]))
+        tile.now = now
+        await pilot.pause()
+        assert caption(app) == "SpO2 88 % · 0 s\nmanual\nalso oximeter 97"
 
 
 async def test_missing_daemon_is_said_in_words(tmp_path: Path) -> None:
@@ -66,22 +88,29 @@ def test_trend_gap_sits_below_the_data() -> None:
 def test_news2_says_band_scale_parameters_and_missing_in_words() -> None:
     from msgspec.structs import replace
 
-    from edge_app.model.news2 import News2, News2Input, News2Parameters
+    from edge_app.model.news2 import News2, News2Parameters
     from edge_app.tui.widgets.news2 import news2_lines
 
     params = News2Parameters(resp_rate=2, spo2=0, oxygen_supplement=0, bp_systolic=0, pulse=0, consciousness=3,
                              temperature=2)
-    doc = News2(total=7, risk="high", scale=2, parameters=params, missing=[], red_score=True, response="emergency",
-                inputs={"resp_rate": News2Input("resp_rate", 22, 0, "manual"),
-                        "temperature": News2Input("temperature", 39.2, 0, "manual"),
-                        "consciousness": News2Input("consciousness", "C", 0, "manual")})
-    text, cls = news2_lines(doc)
-    assert text.startswith("NEWS2 7 HIGH · SpO2 scale 2 (88-92% target)") and cls == "risk-high"
+    t = 1_790_000_000_000
+    doc = News2(total=7, risk="high", risk_at_least="high", scale=2, parameters=params, missing=[], stale=[],
+                red_score=True, response="emergency", oldest_input_time=t - 180_000,
+                inputs={"resp_rate": vital("resp_rate", 22, t, "manual"),
+                        "temperature": vital("temperature", 39.2, t, "manual"),
+                        "consciousness": vital("consciousness", "C", t, "manual")})
+    text, cls = news2_lines(doc, t)
+    assert text.startswith("NEWS2 7 HIGH · RED SCORE (a 3) · SpO2 scale 2 (88-92% target) · oldest input 3 min")
+    assert cls == "risk-high"
     assert "RR 22→2" in text and "temp 39.2→2" in text and "ACVPU C→3" in text
-    partial = replace(doc, total=None, risk=None, parameters=replace(params, bp_systolic=None),
-                      missing=["bp_systolic"])
-    assert news2_lines(partial)[0].startswith("NEWS2 INCOMPLETE (at least 7)")
-    assert "missing: BP" in news2_lines(partial)[0]
+    partial = replace(doc, total=None, risk=None, risk_at_least="medium",
+                      parameters=replace(params, bp_systolic=None, resp_rate=None),
+                      missing=["resp_rate", "bp_systolic"], stale=["resp_rate"])
+    text, cls = news2_lines(partial, t)
+    assert text.startswith("NEWS2 INCOMPLETE · at least MEDIUM · RED SCORE (a 3)") and cls == "risk-medium"
+    assert text.endswith("missing: BP · stale: RR")
+    low = replace(partial, risk_at_least="low", red_score=False)
+    assert news2_lines(low, t)[1] == "risk-none"
     child = replace(doc, total=None, warning="patient is 9: NEWS2 does not apply under 16")
     assert news2_lines(child)[0].startswith("NEWS2 NOT SCORED: patient is 9")
 
