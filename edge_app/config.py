@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from firmware_bridge.protocols import DeviceOption, ProtocolSpec, TransportKind, find_spec, protocol_names
 
@@ -72,6 +73,7 @@ class Config:
     upstream: UpstreamConfig | None = None
     vehicle_id: str = ""
     log_level: str = "info"
+    timezone: str | None = None  # IANA zone for times shown to people; None: the box's own
     retention_days: int = 30
     clinical: ClinicalConfig = field(default_factory=ClinicalConfig)
     source: Path | None = None
@@ -378,6 +380,13 @@ def parse(data: dict[str, Any], path: Path | None, *, warnings: tuple[str, ...] 
     level = app.get("log_level", str, "info")
     if level not in ("debug", "info", "warning", "error"):
         raise app.err("log_level", f"expected debug, info, warning or error, got {level!r}")
+    timezone = app.get("timezone", str)
+    if timezone is not None:
+        try:
+            ZoneInfo(timezone)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise app.err("timezone", f"{timezone!r} is not a time zone (use an IANA name, e.g. \"Europe/London\")"
+                          ) from None
     app.done()
     root.done()
     if upstream is not None and not vehicle:
@@ -388,6 +397,6 @@ def parse(data: dict[str, Any], path: Path | None, *, warnings: tuple[str, ...] 
     if socket_path in (db_path, db_path.with_name(db_path.name + "-wal"), db_path.with_name(db_path.name + "-shm")):
         raise api.err("socket", "must not be the database file")
     return Config(db_path=db_path, socket_path=socket_path, listen=listen,
-                  devices=devices, upstream=upstream, vehicle_id=vehicle, log_level=level, retention_days=retention,
+                  devices=devices, upstream=upstream, vehicle_id=vehicle, log_level=level, timezone=timezone, retention_days=retention,
                   clinical=clinical, source=path,
                   warnings=warnings)

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+# Set by edge_app on both halves of a blood pressure whose systolic is at or below its diastolic.
+BP_INCONSISTENT = "bp_systolic_not_above_diastolic"
+
 UNRELIABLE: frozenset[str] = frozenset({
     # Masimo EXC bits (Rad-8 Operator's Manual, "Trend data format"): no usable SpO2 while any is set.
     "no_sensor", "defective_sensor", "low_perfusion", "pulse_search", "interference", "sensor_off",
@@ -40,6 +43,8 @@ UNRELIABLE: frozenset[str] = frozenset({
     # HL7 OBX-8 "DEMO" (Mindray in demonstration mode), MSH-11 processing id T or D (training,
     # debugging): not a patient's values at all.
     "demo", "test_data",
+    # A cuff frame whose systolic is not above its diastolic: a failed measurement (see BP_INCONSISTENT).
+    BP_INCONSISTENT,
 })
 
 INFORMATIONAL: frozenset[str] = frozenset({

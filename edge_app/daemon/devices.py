@@ -6,11 +6,14 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+import dataclasses
 from dataclasses import asdict
 
 import msgspec
 
 from firmware_bridge.codecs import Codec, codec_for
+from firmware_bridge.flags import BP_INCONSISTENT
+from firmware_bridge.metrics import Metric
 from firmware_bridge.driver import Driver, DriverStatus
 from firmware_bridge.protocols import spec_for
 from firmware_bridge.reading import Reading
@@ -83,6 +86,18 @@ def make_transport(cfg: DeviceConfig) -> Transport:
     return SerialTransport(port, baudrate=cfg.baudrate)
 
 
+def flag_inconsistent_bp(readings: list[Reading]) -> list[Reading]:
+    """A frame whose systolic is at or below its own diastolic is a failed measurement (a systolic is above
+    the diastolic by definition): both are stored, flagged BP_INCONSISTENT (unreliable: never current)."""
+    by = {r.metric: r for r in readings}
+    sys_, dia = by.get(Metric.BP_SYSTOLIC), by.get(Metric.BP_DIASTOLIC)
+    if sys_ is None or dia is None or not (isinstance(sys_.value, int | float) and isinstance(dia.value, int | float)):
+        return readings
+    if sys_.value > dia.value:
+        return readings
+    return [dataclasses.replace(r, flags=(*r.flags, BP_INCONSISTENT)) if r in (sys_, dia) else r for r in readings]
+
+
 class DeviceSupervisor:
     """Owns one driver task. Readings go to the live stream at once and to the writer in the same
     call; `committed` counts what the store has confirmed. A store failure is counted, never hidden."""
@@ -134,6 +149,7 @@ class DeviceSupervisor:
     def _on_readings(self, readings: list[Reading], received_at: int) -> None:
         self.clock.check(received_at)
         self.received += len(readings)
+        readings = flag_inconsistent_bp(readings)
         obs = [NewObservation(metric=str(r.metric), value=r.value, unit=r.unit, received_at=received_at,
                               source="device", device=self.cfg.name, device_time=r.device_time, flags=r.flags)
                for r in readings]

@@ -78,9 +78,10 @@ class EncounterRecord(msgspec.Struct, frozen=True):
     medications_given: list[MedicationGiven]
     interventions: list[Intervention]
     notes: list[Note]
+    onset: int | None = None  # when the complaint began, epoch ms (ATMIST T); None: not recorded
 
 
-class Encounter(EncounterRecord, frozen=True):
+class Encounter(EncounterRecord, frozen=True, kw_only=True):
     """The record as the API shows it: with whether it is the active one and how many observations it has."""
 
     active: bool

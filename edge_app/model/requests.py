@@ -67,6 +67,7 @@ class EncounterPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=T
     spo2_scale: Literal[1, 2] | msgspec.UnsetType = msgspec.UNSET
     complaint: Annotated[str, msgspec.Meta(max_length=500)] | None | msgspec.UnsetType = msgspec.UNSET
     injuries: Annotated[str, msgspec.Meta(max_length=2000)] | None | msgspec.UnsetType = msgspec.UNSET
+    onset: TimeIn | None | msgspec.UnsetType = msgspec.UNSET  # when the complaint began; up to 31 days back
     patient: PatientPatch | msgspec.UnsetType = msgspec.UNSET
     times: TimesPatch | msgspec.UnsetType = msgspec.UNSET
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from edge_app.clinical import handover
 from edge_app.clinical.assess import age_years, news2_trend
 from edge_app.clinical.fhir import encounter_bundle
-from edge_app.clock import now_ms
+from edge_app.clock import box_zone, now_ms
 from edge_app.config import Config
 from edge_app.model.encounter import EncounterEvent, EncounterRecord
 from edge_app.model.news2 import News2
@@ -82,7 +82,8 @@ class HandoverService:
         now = now_ms()
         i = self.inputs(encounter_id, now)
         render = handover.atmist if fmt == "atmist" else handover.summary
-        text = render(i.record, i.latest, i.news2, i.news2_trend, i.observations, now_ms=now)
+        text = render(i.record, i.latest, i.news2, i.news2_trend, i.observations, now_ms=now,
+                      tz=box_zone(self.config.timezone))
         self.store.audit(actor, "encounter.export", encounter_id, {"format": fmt})
         return text
 

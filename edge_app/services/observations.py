@@ -11,7 +11,7 @@ from edge_app.model.observation import GcsResult, NewObservation, Observation
 from edge_app.model.requests import GcsCreate, ObservationCreate
 from edge_app.services.hub import Hub
 from edge_app.services.upstream import UpstreamService
-from edge_app.services.validate import bad, manual_value, parse_time
+from edge_app.services.validate import CHECKED_AGAINST_RECORD, bad, check_against_record, manual_value, parse_time
 from edge_app.services.vitals import VitalsService
 from edge_app.store.access import Store
 from edge_app.store.encounters import RecordClosed
@@ -30,6 +30,8 @@ class ObservationService:
         metric, value, unit = manual_value(data)
         new = NewObservation(metric=str(metric), value=value, unit=unit,
                              received_at=parse_time(data.time, now_ms(), "time"), source="manual", entered_by=actor)
+        if metric in CHECKED_AGAINST_RECORD:
+            await self.store.read(lambda: check_against_record(self.store.reader, encounter_id, new))
         [row] = await self._store(encounter_id, [new], actor)
         return row
 

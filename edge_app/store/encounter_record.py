@@ -19,7 +19,7 @@ from edge_app.model.encounter import (
 )
 
 PATIENT_FIELDS = tuple(Patient.__struct_fields__)
-TOP_FIELDS = ("incident_ref", "status", "spo2_scale", "complaint", "injuries")
+TOP_FIELDS = ("incident_ref", "status", "spo2_scale", "complaint", "injuries", "onset")
 # Each list's item type: an appended item is stored as JSON and read back as this.
 LISTS: dict[str, type[msgspec.Struct]] = {"medications_given": MedicationGiven, "interventions": Intervention,
                                           "notes": Note}

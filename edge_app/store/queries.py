@@ -157,6 +157,14 @@ class Reader:
                "ORDER BY id LIMIT ?")
         return [observation_row(r) for r in self.db.execute(sql, [*args, limit]).fetchall()]
 
+    def manual_entries(self, encounter_id: str, metrics: tuple[str, ...], start_ms: int, end_ms: int
+                       ) -> list[Observation]:
+        """The crew's entries of these metrics stated from start_ms to end_ms, in stated-time order."""
+        marks = ", ".join("?" * len(metrics))
+        sql = (f"SELECT {_OBS_SELECT} FROM observations WHERE encounter_id = ? AND metric IN ({marks}) "
+               "AND source = 'manual' AND received_at BETWEEN ? AND ? ORDER BY received_at, id")
+        return [observation_row(r) for r in self.db.execute(sql, [encounter_id, *metrics, start_ms, end_ms])]
+
     def observation(self, obs_id: int) -> Observation:
         row = self.db.execute(f"SELECT {_OBS_SELECT} FROM observations WHERE id = ?", (obs_id,)).fetchone()
         if row is None:

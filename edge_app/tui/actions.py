@@ -6,6 +6,7 @@ choose whose value stands.
 """
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,11 @@ SEXES = {"m": "male", "f": "female", "o": "other", "u": "unknown"}
 NUMERIC_OBS = {"resp_rate": "RR", "temperature": "temperature", "bp_systolic": "BP systolic",
                "bp_diastolic": "BP diastolic", "spo2": "SpO2", "pulse_rate": "pulse"}
 GCS_KEYS = ("gcs_eye", "gcs_verbal", "gcs_motor")
+
+
+def oxygen_letter(on: bool | None) -> str:
+    """The form's air/oxygen box for what is recorded: "o", "a", or blank when nobody has said."""
+    return "" if on is None else "o" if on else "a"
 
 
 def field_value(record: Encounter, path: str) -> Any:
@@ -66,6 +72,7 @@ class EncounterActions(_Base):
         pinned: bool
 
         def set_encounter(self, enc: Encounter | None) -> None: ...
+        def clear_patient(self, why: str) -> None: ...
         def on_oxygen(self) -> bool | None: ...
         def stamp_at(self, name: str) -> None: ...
 
@@ -149,7 +156,7 @@ class EncounterActions(_Base):
         if problem:
             self.notify(problem, severity="error")
         else:
-            self.notify(f"encounter {status.replace('_', ' ')}")
+            self.clear_patient(f"encounter {status.replace('_', ' ')}")
 
     # -- one key each -----------------------------------------------------------------------------------
     @work(group="stamp")
@@ -232,7 +239,7 @@ class EncounterActions(_Base):
             return
         if which == "observations":
             self.push_screen(FormScreen("Observations (blank: not entered)", forms.OBSERVATION_FIELDS,
-                                        self.save_observations, {"oxygen_supplement": self.on_oxygen()}))
+                                        self.save_observations, {"oxygen_supplement": oxygen_letter(self.on_oxygen())}))
         elif which == "medication":
             self.push_screen(FormScreen("Drug given", forms.MEDICATION_FIELDS, self.save_medication))
         elif which == "note":
@@ -253,23 +260,25 @@ class EncounterActions(_Base):
                     return f"{label}: {text!r} is not a number"
         if values["consciousness"]:
             posts.insert(1, ("consciousness", values["consciousness"].upper()))
-        if values["oxygen_supplement"] != form.initial.get("oxygen_supplement"):  # None: never entered
-            posts.append(("oxygen_supplement", values["oxygen_supplement"]))
+        o2 = values["oxygen_supplement"].lower()
+        if o2 and o2 != (form.initial.get("oxygen_supplement") or ""):  # blank: not entered (never "air")
+            posts.append(("oxygen_supplement", o2 == "o"))
         gcs = [values[k].upper() for k in GCS_KEYS]
         if any(gcs) and not all(gcs):
             return "GCS: give eye, verbal and motor (a score or NT each)"
         saved: list[str] = []
+        at = int(time.time() * 1000)  # one set of observations, one time: NEWS2's trend makes one step of it
         try:
             for metric, value in posts:
-                await self.api.post(self._path("/observations"), {"metric": metric, "value": value})
+                await self.api.post(self._path("/observations"), {"metric": metric, "value": value, "time": at})
                 saved.append(metric)
             if all(gcs):
                 eye, verbal, motor = ("NT" if g.startswith("N") else int(g) for g in gcs)
-                await self.api.post(self._path("/gcs"), {"eye": eye, "verbal": verbal, "motor": motor})
+                await self.api.post(self._path("/gcs"), {"eye": eye, "verbal": verbal, "motor": motor, "time": at})
                 saved += GCS_KEYS
         except ApiProblem as exc:
             form.clear(saved)
-            form.initial["oxygen_supplement"] = self.on_oxygen()
+            form.initial["oxygen_supplement"] = oxygen_letter(self.on_oxygen())
             done = f"saved {', '.join(saved)}; " if saved else ""
             return f"{done}{exc}"
         return None

@@ -244,8 +244,17 @@ class VitalsApp(EncounterActions, AtmistEntries, App[int]):
             if not mine and not self.pinned:
                 self.set_encounter(enc)
                 return
-        if mine:
+        if mine and self.encounter is not None and self.encounter.status == "open" and enc.status != "open":
+            # Handed over or closed (here or on a tablet): that patient's vitals and NEWS2 leave the screen,
+            # so nobody reads them as the next patient's. A picked record (p) is shown whatever its status.
+            self.clear_patient(f"encounter {enc.incident_ref or ''} {enc.status.replace('_', ' ')}".replace("  ", " "))
+        elif mine:
             self.set_encounter(enc)
+
+    def clear_patient(self, why: str) -> None:
+        self.set_encounter(None)
+        self.pinned = False
+        self.notify(f"{why}: no patient on screen (n new, p pick)")
 
     def _add_point(self, metric: str, time_ms: int, value: Any) -> None:
         for tile in self.main.query(VitalTile):

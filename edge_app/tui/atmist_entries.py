@@ -44,8 +44,9 @@ class AtmistEntries(_Base):
         if (enc := self._need_encounter()) is None:
             return
         initial = {"complaint": enc.complaint or "", "injuries": enc.injuries or "",
+                   "onset": hhmm(enc.onset) if enc.onset is not None else "",
                    "_version": enc.version}  # changes made by others after this are conflicts
-        self.push_screen(FormScreen("Complaint or mechanism, and injuries (ATMIST M and I)",
+        self.push_screen(FormScreen("Complaint or mechanism, injuries and onset (ATMIST M, I and T)",
                                     forms.COMPLAINT_FIELDS, self.save_complaint, initial))
 
     def action_intervention(self) -> None:
@@ -70,8 +71,13 @@ class AtmistEntries(_Base):
                                     self.save_times, {"_version": enc.version}))
 
     async def save_complaint(self, values: dict[str, Any], form: FormScreen) -> str | None:
-        patch = {key: values[key] or None for key in ("complaint", "injuries")
-                 if values[key] != form.initial[key]}
+        patch: dict[str, Any] = {key: values[key] or None for key in ("complaint", "injuries")
+                                 if values[key] != form.initial[key]}
+        if values["onset"] != form.initial["onset"]:
+            try:
+                patch["onset"] = given_at(values["onset"], datetime.now().astimezone())  # blank: not recorded
+            except ValueError as exc:
+                return f"onset: {exc}"
         if not patch:
             return None
         return await self._patch_from(form, patch)

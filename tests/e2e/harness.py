@@ -77,7 +77,9 @@ class Proc:
 class Daemon(Proc):
     def __init__(self, config: Path, root: Path, env: dict[str, str] | None = None) -> None:
         self.socket = root / "api.sock"
-        super().__init__(["run", "--config", str(config)], root / "daemon.log", env)
+        # Handover texts print times in the box's zone: UTC here, whatever this machine's zone, so the tests
+        # that read them are the same everywhere (a test that wants another zone passes TZ).
+        super().__init__(["run", "--config", str(config)], root / "daemon.log", {"TZ": "UTC", **(env or {})})
 
     def client(self, timeout: float = 5.0) -> httpx.Client:
         return httpx.Client(transport=httpx.HTTPTransport(uds=str(self.socket)), base_url="http://edge-app",

@@ -47,7 +47,8 @@ OBSERVATION_FIELDS = (
     Field("resp_rate", "RR /min", "e.g. 22", NUMBER, 3),
     Field("consciousness", "ACVPU", "A C V P U", r"[AaCcVvPpUu]?", 1),
     Field("temperature", "Temp °C", "e.g. 37.2", DECIMAL, 5),
-    Field("oxygen_supplement", "On oxygen", switch=True),
+    # Three states (RCP NEWS2 2017 scores air 0, oxygen 2): blank is "not entered", never "on air".
+    Field("oxygen_supplement", "Air or O2", "a air · o oxygen", r"[AaOo]?", 1),
     Field("bp_systolic", "BP systolic", "mmHg", NUMBER, 3),
     Field("bp_diastolic", "BP diastolic", "mmHg", NUMBER, 3),
     Field("spo2", "SpO2 % (manual)", "", NUMBER, 3),
@@ -72,6 +73,7 @@ COMPLAINT_FIELDS = (
     Field("complaint", "Complaint / MOI", "how it happened, or e.g. chest pain since 09:00", None, 500,
           wide=True),
     Field("injuries", "Injuries", "what was found, head to toe", None, 2000, wide=True),
+    Field("onset", "Onset", "HH:MM (blank: not recorded)", HHMM, 5),
 )
 
 

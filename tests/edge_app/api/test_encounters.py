@@ -293,3 +293,18 @@ def test_an_if_match_of_other_digits_is_400_not_a_crash(shared_api: Api) -> None
 def test_a_refused_parameter_is_named_like_a_body_field(shared_api: Api) -> None:
     r = shared_api.client.get(E, params={"limit": 0}, headers=shared_api.crew)
     assert r.status_code == 422 and r.json()["detail"].endswith("(field: query.limit)"), r.text
+
+
+def test_onset_is_set_cleared_and_said_at_handover(api: Api) -> None:
+    eid = api.encounter()["id"]
+    at = now_ms() - 3 * 86_400_000  # "since Thursday": days before the call is fine
+    r = api.client.patch(f"{E}/{eid}", json={"onset": at}, headers=api.crew)
+    assert r.status_code == 200 and r.json()["onset"] == at
+    text = api.client.get(f"{E}/{eid}/handover", headers=api.crew).text
+    assert text.splitlines()[2].startswith("T  onset ")
+    for bad, words in ((now_ms() - 32 * 86_400_000, "onset: is more than 31 days ago"),
+                       (now_ms() + 3_600_000, "onset: is in the future")):
+        r = api.client.patch(f"{E}/{eid}", json={"onset": bad}, headers=api.crew)
+        assert r.status_code == 422 and words in r.json()["detail"], r.text
+    assert api.client.patch(f"{E}/{eid}", json={"onset": None}, headers=api.crew).json()["onset"] is None
+    assert "T  onset not recorded, so from the call" in api.client.get(f"{E}/{eid}/handover", headers=api.crew).text

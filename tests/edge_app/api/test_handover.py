@@ -41,7 +41,8 @@ def test_atmist_is_text_to_read_aloud(api: Api, record: str) -> None:
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     lines = r.text.splitlines()
     assert [line[:1] for line in lines if line[:1].strip()] == list("ATMIST")
-    assert lines[0] == "A  Age ~67 (estimated), female"
+    assert lines[0] == "A  Age ~67 (estimated), female; NHS number not recorded"
+    assert lines[1].startswith("   Allergies: penicillin; regular medications: ")
     assert "M  Mechanism/complaint: chest pain" in lines and "I  Injuries: none" in lines
     assert "   SpO2 95% on air (just now)" in lines
     assert any(line.strip().startswith("NEWS2 6 medium") for line in lines)

@@ -216,3 +216,53 @@ def test_an_unknown_encounter_is_404(shared_api: Api, method: str, path: str, bo
     r = shared_api.client.request(method, f"{E}/{missing}{path}", json=body, headers=shared_api.crew)
     assert r.status_code == 404, r.text
     assert r.json() == {"detail": f"encounter {missing} not found"}
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    ({"metric": "resp_rate", "value": 22.5}, "resp_rate: value must be a whole number"),
+    ({"metric": "spo2", "value": 95.5}, "spo2: value must be a whole number"),
+    ({"metric": "bp_systolic", "value": 120.4}, "bp_systolic: value must be a whole number"),
+    ({"metric": "pulse_rate", "value": 80.2}, "pulse_rate: value must be a whole number"),
+    ({"metric": "heart_rate", "value": 0.5}, "heart_rate: value must be a whole number"),
+    ({"metric": "temperature", "value": 37.25}, "temperature: give at most one decimal"),
+])
+def test_manual_values_at_the_charts_resolution(api: Api, body: dict[str, Any], words: str) -> None:
+    eid = api.encounter()["id"]
+    r = api.client.post(f"{E}/{eid}/observations", json=body, headers=api.crew)
+    assert r.status_code == 422 and words in r.json()["detail"], r.text
+    assert api.client.get(f"{E}/{eid}/observations", headers=api.crew).json() == []
+
+
+@pytest.mark.parametrize(("metric", "value"), [("temperature", 37.2), ("temperature", 38), ("resp_rate", 22.0),
+                                               ("spo2", 94)])
+def test_values_at_the_charts_resolution_are_taken(api: Api, metric: str, value: float) -> None:
+    eid = api.encounter()["id"]
+    assert add(api, eid, {"metric": metric, "value": value})["value"] == value
+
+
+def test_a_systolic_not_above_its_diastolic_is_refused_either_way_round(api: Api) -> None:
+    eid = api.encounter()["id"]
+    at = now_ms() - 60_000
+    add(api, eid, {"metric": "bp_systolic", "value": 80, "time": at})
+    r = api.client.post(f"{E}/{eid}/observations", json={"metric": "bp_diastolic", "value": 90, "time": at},
+                        headers=api.crew)
+    assert r.status_code == 422 and "systolic (80) must be above its diastolic (90)" in r.json()["detail"]
+    add(api, eid, {"metric": "bp_diastolic", "value": 50, "time": at})
+    r = api.client.post(f"{E}/{eid}/observations", json={"metric": "bp_systolic", "value": 45, "time": at + 1000},
+                        headers=api.crew)
+    assert r.status_code == 422 and "systolic (45) must be above its diastolic (50)" in r.json()["detail"]
+    # a diastolic of another measurement (over 2 minutes apart) is not its pair
+    add(api, eid, {"metric": "bp_systolic", "value": 45, "time": at + 3 * 60_000 + 1000})
+
+
+def test_a_gcs_total_contradicting_newer_components_is_refused(api: Api) -> None:
+    eid = api.encounter()["id"]
+    at = now_ms() - 10 * 60_000
+    r = api.client.post(f"{E}/{eid}/gcs", json={"eye": 4, "verbal": 4, "motor": 6, "time": at}, headers=api.crew)
+    assert r.status_code == 201
+    r = api.client.post(f"{E}/{eid}/observations", json={"metric": "gcs_total", "value": 12, "time": at - 60_000},
+                        headers=api.crew)
+    assert r.status_code == 422 and "E4 V4 M6 = 14" in r.json()["detail"], r.text
+    # the same total is no contradiction, and a total newer than the components is a new assessment
+    add(api, eid, {"metric": "gcs_total", "value": 14, "time": at - 60_000})
+    add(api, eid, {"metric": "gcs_total", "value": 12, "time": at + 60_000})

@@ -47,11 +47,13 @@ async def test_complaint_injuries_and_an_intervention_at_a_typed_time_are_read_a
     async with app.run_test(size=SIZE) as pilot:
         enc = await open_encounter(pilot, app, "INC-21")
         form = await a_form(pilot, app, "c")
-        assert form.title_text == "Complaint or mechanism, and injuries (ATMIST M and I)"
-        await pilot.press(*"fall from 2 m ladder", "tab", *"deformed left wrist", "enter")
+        assert form.title_text == "Complaint or mechanism, injuries and onset (ATMIST M, I and T)"
+        onset, onset_ms = minutes_ago(40)
+        await pilot.press(*"fall from 2 m ladder", "tab", *"deformed left wrist", "tab", *onset, "enter")
         await until(pilot, lambda: not isinstance(app.screen, FormScreen), "the form to close")
         rec = record(live, enc)
-        assert (rec["complaint"], rec["injuries"]) == ("fall from 2 m ladder", "deformed left wrist")
+        assert (rec["complaint"], rec["injuries"], rec["onset"]) == ("fall from 2 m ladder", "deformed left wrist",
+                                                                     onset_ms)
 
         typed, at_ms = minutes_ago(7)
         await a_form(pilot, app, "a")
@@ -65,11 +67,13 @@ async def test_complaint_injuries_and_an_intervention_at_a_typed_time_are_read_a
         atmist = await until(pilot, lambda: "T  " in (s := text(app, "#handover-text")) and s, "ATMIST text")
         assert "M  Mechanism/complaint: fall from 2 m ladder" in atmist
         assert "I  Injuries: deformed left wrist" in atmist
+        assert f"T  onset {utc_hhmm(onset_ms)} UTC; " in atmist
         assert f"splint left wrist at {utc_hhmm(at_ms)} UTC (by JS)" in atmist
         # Reading it out, the crew finds more: c works on the handover screen, and the form shows what is
         # recorded, so the crew edits rather than retypes; back on the handover, the text says it.
         form = await a_form(pilot, app, "c")
-        assert form.values() == {"complaint": "fall from 2 m ladder", "injuries": "deformed left wrist"}
+        assert form.values() == {"complaint": "fall from 2 m ladder", "injuries": "deformed left wrist",
+                                 "onset": onset}
         form.query_one("#f-injuries", Input).focus()
         await pilot.press("end", *", graze to forehead", "enter")
         await until(pilot, lambda: isinstance(app.screen, HandoverScreen), "back on the handover screen")

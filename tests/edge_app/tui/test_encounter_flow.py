@@ -20,6 +20,7 @@ from edge_app.tui.screens.prompts import Choice, TextPrompt
 from edge_app.tui.shutdown import until_shutdown
 from edge_app.tui.widgets.lines import EncounterLine, TimesBar
 from edge_app.tui.widgets.news2 import News2Panel
+from edge_app.tui.widgets.tiles import VitalTile
 from tests.edge_app.tui.conftest import LiveDaemon
 
 SIZE = (100, 30)
@@ -110,12 +111,18 @@ async def test_rr_acvpu_and_temperature_move_news2_to_high(live: LiveDaemon) -> 
         await until(pilot, lambda: "RR 22→2" in str(panel.content) and "ACVPU C→3" in str(panel.content),
                     "RR and ACVPU in NEWS2")
         assert "missing:" in str(panel.content) and "temp" in str(panel.content)
+        with api(live) as c:
+            rows = [o for o in c.get(f"/api/v1/encounters/{app.encounter.id}/observations").json()
+                    if o["source"] == "manual"]
+        assert sorted(o["metric"] for o in rows) == ["consciousness", "resp_rate"], \
+            "air or oxygen left blank is not entered, never 'on air'"
+        assert len({o["received_at"] for o in rows}) == 1, "one form, one set of observations, one time"
         await pilot.press("e")
         form = await until(pilot, lambda: app.screen if isinstance(app.screen, FormScreen) else None, "form")
         form.query_one("#f-temperature", Input).value = "39.2"
         form.query_one("#f-bp_systolic", Input).value = "120"
         form.query_one("#f-bp_diastolic", Input).value = "80"
-        form.query_one("#f-oxygen_supplement").value = False  # type: ignore[attr-defined]
+        form.query_one("#f-oxygen_supplement", Input).value = "a"  # on air
         await pilot.press("ctrl+s")
         await until(pilot, lambda: not isinstance(app.screen, FormScreen), "the form to close")
         content = await until(pilot, lambda: "NEWS2 " in (s := str(panel.content)) and "HIGH" in s and s,
@@ -185,10 +192,17 @@ async def test_close_hands_over_with_one_key_and_a_choice(live: LiveDaemon) -> N
         await pilot.press("x")
         await until(pilot, lambda: isinstance(app.screen, Choice), "the close question")
         await pilot.press("h")
-        await until(pilot, lambda: app.encounter and app.encounter.status == "handed_over", "handed over")
         with api(live) as c:
+            await until(pilot, lambda: c.get(f"/api/v1/encounters/{enc['id']}").json()["status"] == "handed_over",
+                        "handed over")
             rec = c.get(f"/api/v1/encounters/{enc['id']}").json()
-        assert rec["status"] == "handed_over" and rec["times"]["handover"] is not None
+        assert rec["times"]["handover"] is not None
+        # That patient leaves the screen: no vitals, no NEWS2, until one is picked or created.
+        await until(pilot, lambda: app.encounter is None, "no patient on screen")
+        await pilot.pause(0.3)
+        assert app.encounter is None
+        assert str(app.query_one(News2Panel).content).startswith("NEWS2: no open encounter")
+        assert all(t.vital is None for t in app.query(VitalTile))
         await asyncio.sleep(0)
 
 
