@@ -3,6 +3,7 @@
 ```toml
 [clinical]
 manual_precedence_s = 300          # a manual entry outranks device readings this long (default 5 min)
+chart_interval_s = 300             # the devices' current values are charted into the record this often
 [clinical.fresh_device_s]          # per metric: how old a device reading may be and still be current
 bp_systolic = 900
 [clinical.fresh_manual_s]          # the same for the crew's own entries
@@ -30,6 +31,7 @@ class _TableLike(Protocol):
 @dataclass(frozen=True, slots=True)
 class ClinicalConfig:
     manual_precedence_s: int = 300
+    chart_interval_s: int = 300  # the devices' current values charted into the record this often; 0: never
     fresh_device_s: dict[str, int] = field(default_factory=dict)  # overrides of the defaults, by metric
     fresh_manual_s: dict[str, int] = field(default_factory=dict)
 
@@ -51,7 +53,11 @@ def parse_clinical(t: _TableLike) -> ClinicalConfig:
     precedence = t.get("manual_precedence_s", int, 300)
     if not 0 <= precedence <= 3600:
         raise t.err("manual_precedence_s", f"expected 0 to 3600 seconds, got {precedence}")
-    cfg = ClinicalConfig(manual_precedence_s=precedence, fresh_device_s=_windows(t, "fresh_device_s"),
+    interval = t.get("chart_interval_s", int, 300)
+    if interval != 0 and not 60 <= interval <= 3600:
+        raise t.err("chart_interval_s", f"expected 60 to 3600 seconds (or 0: only when asked), got {interval}")
+    cfg = ClinicalConfig(manual_precedence_s=precedence, chart_interval_s=interval,
+                         fresh_device_s=_windows(t, "fresh_device_s"),
                          fresh_manual_s=_windows(t, "fresh_manual_s"))
     t.done()
     return cfg

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import builtins
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, get, post
 from litestar.params import Parameter
@@ -12,12 +12,13 @@ from edge_app.api.guards import CREW, EVERYONE, admits
 from edge_app.model.news2 import News2
 from edge_app.model.observation import GcsResult, Observation
 from edge_app.model.requests import GcsCreate, MetricName, ObservationCreate
-from edge_app.model.vitals import Vitals
+from edge_app.model.vitals import ChartSet, Vitals
 from edge_app.services.observations import ObservationService
 from edge_app.services.vitals import VitalsService
 
 After = Annotated[int, Parameter(ge=0, le=2**53, description="only ids above this")]
 Limit = Annotated[int, Parameter(ge=1, le=10000)]
+Resolution = Literal["charted", "raw"]
 
 
 class EncounterObservationController(Controller):
@@ -35,12 +36,20 @@ class EncounterObservationController(Controller):
                       request: Request[Any, Any, Any]) -> GcsResult:
         return await observations.add_gcs(encounter_id, data, actor_of(request))
 
-    @get("/observations", summary="Observations of an encounter, in order", sync_to_thread=True,
-         opt=admits(EVERYONE))
+    @get("/observations", summary="Observations of an encounter, in order: the charted record (every entry, "
+         "device values charted at an interval), or resolution=raw for every reading as it came",
+         sync_to_thread=True, opt=admits(EVERYONE))
     def observations(self, observations: ObservationService, encounter_id: EncounterId,
                      request: Request[Any, Any, Any], metric: MetricName | None = None, after: After = 0,
-                     limit: Limit = 1000) -> list[Observation]:
-        return observations.of_encounter(encounter_id, metric, after, limit, actor_of(request))
+                     limit: Limit = 1000, resolution: Resolution = "charted") -> list[Observation]:
+        return observations.of_encounter(encounter_id, metric, after, limit, actor_of(request),
+                                         charted=resolution == "charted")
+
+    @post("/chart", status_code=201, summary="Chart the devices' current values into the record now (they are "
+          "charted at [clinical] chart_interval_s anyway); 409 when no device has a current value")
+    async def chart(self, observations: ObservationService, encounter_id: EncounterId,
+                    request: Request[Any, Any, Any]) -> ChartSet:
+        return await observations.chart(encounter_id, actor_of(request))
 
     @get("/vitals", summary="The current value of each vital sign by the one rule (docs/vitals.md): manual "
          "entries outrank devices for a while, unreliable readings never count, stale values are marked",

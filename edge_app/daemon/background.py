@@ -81,6 +81,8 @@ async def vitals_ticker(services: Services, supervisors: list[DeviceSupervisor])
         committed, last = now_committed, time.monotonic()
         try:
             await services.vitals.publish_news2()
+            if await services.vitals.chart_if_due():  # the record's observation set every chart interval
+                services.upstream.observations_stored()
         except Exception as exc:
             _LOGGER.warning("vitals update failed: %s", exc)
 

@@ -5,7 +5,7 @@ from typing import Literal
 
 import msgspec
 
-from edge_app.model.observation import Value
+from edge_app.model.observation import Observation, Value
 
 # current: fresh and reliable, the value to act on; stale: the newest reliable value is older than its
 # window (shown with its age, never scored); unreliable: every recent reading is flagged by its device.
@@ -54,3 +54,13 @@ class Vitals(msgspec.Struct, frozen=True):
     encounter_id: str
     at: int
     vitals: dict[str, VitalSign]
+
+
+class ChartSet(msgspec.Struct, frozen=True):
+    """A device's current values charted into the record (at the interval, when asked, at handover)."""
+
+    id: int
+    encounter_id: str
+    at: int
+    reason: Literal["interval", "asked", "handover"]
+    observations: list[Observation]

@@ -79,6 +79,9 @@ class EncounterService:
         """Change fields; with version (If-Match), refuse only if a field changed here changed since."""
         changes = encounter_changes(patch, now_ms())
         forward = self.config.upstream is not None
+        if changes.get("status") in ("handed_over", "closed"):
+            # The record ends with the devices' values at handover, charted while it may still change.
+            await self.store.read(lambda: self._chart_at_handover(encounter_id, actor))
         try:
             await self.store.write(encounters.change_encounter(encounter_id, changes, now_ms(), actor, version,
                                                                forward=forward))
@@ -92,6 +95,10 @@ class EncounterService:
         if _NEWS2_FIELDS & set(changes):
             await self.vitals.publish_news2(encounter_id)
         return await self._changed(encounter_id)
+
+    def _chart_at_handover(self, encounter_id: str, actor: str) -> None:
+        if self.store.reader.encounter(encounter_id).status == "open":
+            self.vitals.chart(encounter_id, "handover", actor)
 
     async def stamp(self, encounter_id: str, which: TimeName, at: TimeIn | None, actor: str) -> Encounter:
         """Stamp a time: now, or the given time (one key in the cab)."""

@@ -55,10 +55,12 @@ class HandoverService:
         self.vitals = vitals
 
     def all_observations(self, encounter_id: str) -> list[Observation]:
-        """Every observation of an encounter, in sequence order (call on a reader thread)."""
+        """The encounter's charted record (every entry, device values as charted), in sequence order (call
+        on a reader thread): what the handover reads and upstream carries, not every 1 Hz reading."""
         out: list[Observation] = []
         after = 0
-        while page := self.store.reader.observations(encounter_id=encounter_id, after=after, limit=PAGE):
+        while page := self.store.reader.observations(encounter_id=encounter_id, after=after, limit=PAGE,
+                                                     charted=True):
             out += page
             after = page[-1].id
         return out
@@ -69,10 +71,9 @@ class HandoverService:
         observations = self.all_observations(encounter_id)
         age = age_years(record.patient, now)
         vitals, news2 = self.vitals.assess(encounter_id)
-        # Each metric's value as the vitals rule picks it: the handover reads what the screen showed.
-        by_id = {o.id: o for o in observations}
-        latest = {m: by_id[v.observation_id] for m, v in vitals.vitals.items()
-                  if v.observation_id is not None and v.observation_id in by_id}
+        # Each metric's value as the vitals rule picks it: the handover reads what the screen shows.
+        latest = {m: reader.observation(v.observation_id) for m, v in vitals.vitals.items()
+                  if v.observation_id is not None}
         return HandoverInputs(record=record, latest=latest, news2=news2, observations=observations,
                               news2_trend=news2_trend(observations, scale_changes(reader.events(encounter_id)), age,
                                                       self.vitals.rules))

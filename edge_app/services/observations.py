@@ -9,6 +9,7 @@ from edge_app.errors import Conflict
 from edge_app.model.events import ObservationAdded
 from edge_app.model.observation import GcsResult, NewObservation, Observation
 from edge_app.model.requests import GcsCreate, ObservationCreate
+from edge_app.model.vitals import ChartSet
 from edge_app.services.hub import Hub
 from edge_app.services.upstream import UpstreamService
 from edge_app.services.validate import CHECKED_AGAINST_RECORD, bad, check_against_record, manual_value, parse_time
@@ -64,12 +65,27 @@ class ObservationService:
         await self.vitals.publish_news2(encounter_id)
         return rows
 
+    async def chart(self, encounter_id: str, actor: str) -> ChartSet:
+        """Chart the devices' current values now, as the crew asked (one key, one API call), and let the
+        uplink know. Conflict when there is nothing current to chart, or the record is closed."""
+        try:
+            got = await self.store.read(lambda: self.vitals.chart(encounter_id, "asked", actor))
+        except RecordClosed as exc:
+            raise Conflict(str(exc)) from None
+        if got is None:
+            raise Conflict("no device has a current value to chart (see /vitals: stale or unreliable values "
+                           "are not charted)")
+        self.upstream.observations_stored()
+        return got
+
     def of_encounter(self, encounter_id: str, metric: str | None, after: int, limit: int,
-                     actor: str) -> list[Observation]:
-        """An encounter's observations in sequence order; audited (call on a reader thread)."""
+                     actor: str, *, charted: bool = True) -> list[Observation]:
+        """An encounter's charted record, or every reading (charted=False), in sequence order; audited (call
+        on a reader thread)."""
         reader = self.store.reader
         reader.encounter(encounter_id)  # NotFoundError if there is no such encounter
-        rows = reader.observations(encounter_id=encounter_id, metric=metric, after=after, limit=limit)
+        rows = reader.observations(encounter_id=encounter_id, metric=metric, after=after, limit=limit,
+                                   charted=charted)
         self.store.audit(actor, "observation.list", encounter_id, {"count": len(rows)})
         return rows
 

@@ -197,7 +197,7 @@ class UpstreamService:
         else:
             assert e.first_obs is not None and e.last_obs is not None
             rows = [o for o in self.store.reader.observations(encounter_id=e.encounter_id, after=e.first_obs - 1,
-                                                              limit=e.last_obs - e.first_obs + 1)
+                                                              limit=e.last_obs - e.first_obs + 1, charted=True)
                     if o.id <= e.last_obs]
             bundle = self.handover.bundle(e.encounter_id, now, panels=False, observations=rows)
         self.store.audit(actor, "upstream.read", e.encounter_id, {"key": key})

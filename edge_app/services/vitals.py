@@ -2,12 +2,15 @@
 API, the cab screen (through the stream), the handover and the charted record."""
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 from edge_app.clinical.assess import age_years, news2_of
 from edge_app.clinical.vitals import (
     DEFAULT_FRESH_DEVICE_MS,
     DEFAULT_FRESH_MANUAL_MS,
+    MANUAL,
     VitalsRules,
     current_vitals,
 )
@@ -15,10 +18,14 @@ from edge_app.clock import now_ms
 from edge_app.config import Config
 from edge_app.model.events import News2Changed, VitalsChanged
 from edge_app.model.news2 import News2
-from edge_app.model.vitals import Vitals
+from edge_app.model.vitals import ChartSet, Vitals
 from edge_app.services.devices import DeviceBoard
 from edge_app.services.hub import Hub
 from edge_app.store.access import Store
+from edge_app.store.observations import insert_chart_set
+
+ChartReason = Literal["interval", "asked", "handover"]
+WRITE_WAIT_S = 10.0
 
 
 def rules_of(config: Config) -> VitalsRules:
@@ -43,6 +50,7 @@ class VitalsService:
         self.hub = hub
         self.devices = devices
         self.rules = rules_of(config)
+        self.chart_interval_ms = config.clinical.chart_interval_s * 1000
         self._last: dict[str, tuple[object, News2]] = {}  # what was last published per encounter
 
     def vitals(self, encounter_id: str, now: int | None = None) -> Vitals:
@@ -60,6 +68,38 @@ class VitalsService:
         enc = reader.encounter(encounter_id)
         vitals = self.vitals(encounter_id)
         return vitals, news2_of(vitals.vitals, enc.spo2_scale, age_years(enc.patient, vitals.at))
+
+    def chart(self, encounter_id: str, reason: ChartReason, actor: str, now: int | None = None) -> ChartSet | None:
+        """Chart the devices' current values into the record (call on a reader thread; the write is queued
+        and waited for). None when no device has a current value to chart (stale and unreliable values
+        are not charted: the record must not say a number was current when it was not)."""
+        vitals = self.vitals(encounter_id, now)
+        ids = [v.observation_id for v in vitals.vitals.values()
+               if v.state == "current" and v.source != MANUAL and v.observation_id is not None]
+        if not ids:
+            return None
+        set_id, copies = self.store.writer.submit(insert_chart_set(encounter_id, ids, vitals.at, reason, actor)
+                                                  ).result(WRITE_WAIT_S)
+        reader = self.store.reader
+        return ChartSet(id=set_id, encounter_id=encounter_id, at=vitals.at, reason=reason,
+                        observations=[reader.observation(i) for i in copies])
+
+    def chart_due(self, encounter_id: str, now: int) -> bool:
+        """Whether the interval since the last chart has passed ([clinical] chart_interval_s; 0: never)."""
+        if not self.chart_interval_ms:
+            return False
+        last = self.store.reader.last_chart_at(encounter_id)
+        return last is None or now - last >= self.chart_interval_ms
+
+    async def chart_if_due(self) -> ChartSet | None:
+        """The active encounter's devices charted when its interval has passed (the vitals tick calls this)."""
+        def run() -> ChartSet | None:
+            eid = self.store.reader.active_encounter_id()
+            if eid is None or not self.chart_due(eid, now_ms()):
+                return None
+            return self.chart(eid, "interval", "chart")
+
+        return await self.store.read(run)
 
     def news2(self, encounter_id: str) -> News2:
         """NEWS2 from the current vitals (call on a reader thread; NotFoundError if none)."""

@@ -167,6 +167,7 @@ def purge_expired(now_ms: int, retention_days: int) -> Op:
         for eid in ids:
             db.execute("DELETE FROM observations WHERE encounter_id = ?", (eid,))
             db.execute("DELETE FROM observation_newest WHERE encounter_id = ?", (eid,))
+            db.execute("DELETE FROM chart_sets WHERE encounter_id = ?", (eid,))
             db.execute("DELETE FROM encounter_events WHERE encounter_id = ?", (eid,))
             db.execute("DELETE FROM encounters WHERE id = ?", (eid,))
         if ids:

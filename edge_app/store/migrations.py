@@ -265,3 +265,24 @@ def m009_observation_newest(db: sqlite_utils.Database) -> None:
             SELECT *, row_number() OVER (PARTITION BY encounter_id, metric, source, device, unreliable
                 ORDER BY CASE source WHEN 'device' THEN id END DESC, received_at DESC, id DESC) AS rn
             FROM observations WHERE encounter_id IS NOT NULL) WHERE rn = 1""")
+
+
+@migration
+def m010_charted_record(db: sqlite_utils.Database) -> None:
+    # The record charts observation sets, not every 1 Hz reading (DESIGN.md): `charted` marks what is in
+    # it (every manual entry; a device's current values, copied at an interval or on demand, `copy_of` the
+    # reading each copies). The full-rate series is the rows with copy_of NULL. Encounters recorded before
+    # this version charted every reading, so theirs stay charted: their records do not change.
+    db.execute("ALTER TABLE observations ADD COLUMN charted INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE observations ADD COLUMN copy_of INTEGER")
+    db.execute("UPDATE observations SET charted = 1 WHERE encounter_id IS NOT NULL")
+    db.execute("CREATE INDEX observations_charted ON observations(encounter_id, id) WHERE charted = 1")
+    db.execute("""
+        CREATE TABLE chart_sets (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            encounter_id TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            reason TEXT NOT NULL CHECK (reason IN ('interval', 'asked', 'handover')),
+            actor TEXT NOT NULL
+        )""")
+    db.execute("CREATE INDEX chart_sets_by_encounter ON chart_sets(encounter_id, at)")

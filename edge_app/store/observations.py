@@ -20,6 +20,14 @@ OBS_COLS = ("id", "encounter_id", "metric", "value", "unit", "device_time", "rec
             "flags", "entered_by")
 _INSERT_OBS = ("INSERT INTO observations (encounter_id, metric, value, unit, device_time, received_at, source, device,"
                " flags, entered_by, unreliable) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+# A clinician's entry is always in the charted record.
+_INSERT_MANUAL = ("INSERT INTO observations (encounter_id, metric, value, unit, device_time, received_at, source,"
+                  " device, flags, entered_by, unreliable, charted) VALUES (?,?,?,?,?,?,'manual',NULL,NULL,?,0,1)")
+# A device's current value charted: a copy of the reading, in the record, not in the full-rate series.
+_INSERT_CHART = ("INSERT INTO observations (encounter_id, metric, value, unit, device_time, received_at, source,"
+                 " device, flags, entered_by, unreliable, charted, copy_of) "
+                 "SELECT encounter_id, metric, value, unit, device_time, received_at, source, device, flags, ?, "
+                 "unreliable, 1, id FROM observations WHERE id = ? AND encounter_id = ? AND copy_of IS NULL")
 # The same, for readings with no open encounter to attach to. Python's sqlite3 binds None through its
 # adapter lookup (several times the cost of binding a string), so a NULL the whole run shares is written in.
 _INSERT_UNASSIGNED_OBS = ("INSERT INTO observations (encounter_id, metric, value, unit, device_time, received_at,"
@@ -110,14 +118,39 @@ def insert_manual_observations(encounter_id: str, obs: Sequence[NewObservation],
             raise RecordClosed("encounter is closed; a closed record is final")
         ids = []
         for o in obs:
-            cur = db.execute(_INSERT_OBS, (encounter_id, o.metric, o.value, o.unit, o.device_time, o.received_at,
-                                           "manual", None, None, o.entered_by, 0))
+            cur = db.execute(_INSERT_MANUAL, (encounter_id, o.metric, o.value, o.unit, o.device_time, o.received_at,
+                                              o.entered_by))
             ids.append(int(cur.lastrowid or 0))
             db.execute(_NOTE_MANUAL, (encounter_id, o.metric, ids[-1], o.received_at))
         at = obs[0].received_at if obs else 0
         append_audit(db, at, actor, "observation.create", encounter_id,
                      {"observations": ids, "metrics": [o.metric for o in obs]})
         return ids
+
+    return op
+
+
+def insert_chart_set(encounter_id: str, reading_ids: Sequence[int], at: int, reason: str, actor: str
+                     ) -> Callable[[sqlite_utils.Database], tuple[int, list[int]]]:
+    """Chart a device's current values on an open encounter: a chart set (when, why, who) and a copy of
+    each reading in the charted record. Returns the set's id and the copies' ids (in reading order)."""
+
+    def op(db: sqlite_utils.Database) -> tuple[int, list[int]]:
+        row = db.execute("SELECT status FROM encounters WHERE id = ?", (encounter_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"encounter {encounter_id} not found")
+        if row[0] == "closed":
+            raise RecordClosed("encounter is closed; a closed record is final")
+        set_id = int(db.execute("INSERT INTO chart_sets (encounter_id, at, reason, actor) VALUES (?, ?, ?, ?)",
+                                (encounter_id, at, reason, actor)).lastrowid or 0)
+        ids = []
+        for rid in reading_ids:
+            cur = db.execute(_INSERT_CHART, (f"chart:{set_id}", rid, encounter_id))
+            if cur.rowcount:
+                ids.append(int(cur.lastrowid or 0))
+        append_audit(db, at, actor, "chart.create", encounter_id, {"set": set_id, "reason": reason,
+                                                                    "observations": ids})
+        return set_id, ids
 
     return op
 

@@ -44,14 +44,14 @@ def cut_observation_entries(db: sqlite_utils.Database, now_ms: int, max_rows: in
     """Move the live-observation cursor forward over up to max_rows observations, queueing one entry per
     encounter run; readings that belong to no encounter are not patient records and are not sent."""
     cursor = db.execute("SELECT obs_cursor FROM upstream_state WHERE one = 1").fetchone()[0]
-    rows = db.execute("SELECT id, encounter_id FROM observations WHERE id > ? ORDER BY id LIMIT ?",
+    rows = db.execute("SELECT id, encounter_id, charted FROM observations WHERE id > ? ORDER BY id LIMIT ?",
                       (cursor, max_rows)).fetchall()
     if not rows:
         return 0
     runs: dict[str, list[int]] = {}
     made = 0
-    for oid, enc in rows:
-        if enc is None:
+    for oid, enc, charted in rows:
+        if enc is None or not charted:  # the full-rate series stays on the box; the record goes
             continue
         run = runs.setdefault(enc, [])
         run.append(oid)

@@ -138,9 +138,11 @@ class Reader:
 
     def observations(self, *, encounter_id: str | None = None, unassigned: bool = False,
                      metric: str | None = None, device: str | None = None, after: int = 0,
-                     limit: int = 1000) -> list[Observation]:
-        """In sequence order (id), which survives wall-clock jumps; `after` pages by id."""
-        where: list[str] = ["id > ?"]
+                     limit: int = 1000, charted: bool = False) -> list[Observation]:
+        """In sequence order (id), which survives wall-clock jumps; `after` pages by id. The full-rate
+        series (every reading as it came), or with charted=True an encounter's charted record: every manual
+        entry and the device values charted at an interval or on demand (observation sets)."""
+        where: list[str] = ["id > ?", "charted = 1" if charted else "copy_of IS NULL"]
         args: list[int | str] = [after]
         if encounter_id is not None:
             where.append("encounter_id = ?")
@@ -164,6 +166,11 @@ class Reader:
         sql = (f"SELECT {_OBS_SELECT} FROM observations WHERE encounter_id = ? AND metric IN ({marks}) "
                "AND source = 'manual' AND received_at BETWEEN ? AND ? ORDER BY received_at, id")
         return [observation_row(r) for r in self.db.execute(sql, [encounter_id, *metrics, start_ms, end_ms])]
+
+    def last_chart_at(self, encounter_id: str) -> int | None:
+        """When the encounter's device values were last charted (epoch ms); None: never."""
+        row = self.db.execute("SELECT max(at) FROM chart_sets WHERE encounter_id = ?", (encounter_id,)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     def observation(self, obs_id: int) -> Observation:
         row = self.db.execute(f"SELECT {_OBS_SELECT} FROM observations WHERE id = ?", (obs_id,)).fetchone()

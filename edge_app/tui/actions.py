@@ -14,6 +14,7 @@ import msgspec
 from textual import work
 
 from edge_app.model.encounter import Encounter
+from edge_app.model.vitals import ChartSet
 from edge_app.tui.api import ApiProblem
 from edge_app.tui.screens.forms import FormScreen
 from edge_app.tui.screens.pick import PickScreen
@@ -157,6 +158,20 @@ class EncounterActions(_Base):
             self.notify(problem, severity="error")
         else:
             self.clear_patient(f"encounter {status.replace('_', ' ')}")
+
+    @work(exclusive=True, group="chart")
+    @until_shutdown
+    async def action_chart(self) -> None:
+        """Chart the devices' current values into the record now (they are charted every few minutes too)."""
+        if self._need_encounter() is None:
+            return
+        try:
+            got = await self.api.post_as(ChartSet, self._path("/chart"), {})
+        except ApiProblem as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        self.notify("charted: " + ", ".join(f"{o.metric} {o.value:g}" if isinstance(o.value, int | float)
+                                            else f"{o.metric} {o.value}" for o in got.observations))
 
     # -- one key each -----------------------------------------------------------------------------------
     @work(group="stamp")

@@ -75,11 +75,12 @@ class VitalsApp(EncounterActions, AtmistEntries, App[int]):
         Binding("w", "form('note')", "Note"),
         Binding("i", "form('patient')", "Patient"),
         Binding("c", "complaint", "Complaint"),  # the form: complaint or mechanism, and injuries
-        Binding("s", "scale", "SpO2 scale"),
+        Binding("s", "scale", "Scale"),  # the SpO2 scale, 1 or 2 (the NEWS2 panel names the one in use)
+        Binding("k", "chart", "Chart"),  # chart the devices' current values into the record now
         Binding("v", "handover", "Handover"),
         Binding("x", "close", "Close"),
-        Binding("t", "pair_tablet", "Tablet"),  # pair one: the code and QR
-        Binding("d", "toggle_dark", "Day/night"),
+        Binding("t", "pair_tablet", "Pair"),  # pair a tablet: the code and QR
+        Binding("d", "toggle_dark", "Theme"),  # day or night colours
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         *[Binding(key, f"stamp('{name}')", words, show=False) for key, name, words in TIME_KEYS],
@@ -309,7 +310,7 @@ class VitalsApp(EncounterActions, AtmistEntries, App[int]):
             rows: list[Observation] = []
             after = 0
             while page := await self.api.get_as(list[Observation], f"/encounters/{encounter_id}/observations",
-                                                after=after, limit=10000):
+                                                after=after, limit=10000, resolution="raw"):
                 rows += page
                 after = page[-1].id
                 if len(page) < 10000:

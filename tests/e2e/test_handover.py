@@ -30,7 +30,7 @@ def test_fhir_bundle_and_atmist_for_a_real_job(root: Path, procs: list[Proc]) ->
         c.post(f"/api/v1/encounters/{eid}/gcs", json={"eye": 4, "verbal": 5, "motor": 6})
         c.post(f"/api/v1/encounters/{eid}/medications", json={"drug": "salbutamol", "dose": 5, "unit": "mg",
                                                               "route": "nebulised"})
-        wait_for(lambda: len(c.get(f"/api/v1/encounters/{eid}/observations", params={"metric": "spo2"}).json()) >= 3,
+        wait_for(lambda: len(c.get(f"/api/v1/encounters/{eid}/observations", params={"metric": "spo2", "resolution": "raw"}).json()) >= 3,
                  10, "oximeter readings on the encounter")
         assert c.get(f"/api/v1/encounters/{eid}").json()["patient"]["nhs_number"] == "9434765919"
         r = c.get(f"/api/v1/encounters/{eid}/fhir")

@@ -38,7 +38,7 @@ def test_readings_reach_the_api_and_attach_to_the_active_encounter(root: Path, p
     assert all(70 <= v <= 100 for v in spo2), spo2
     with d.client() as c:
         eid = c.post("/api/v1/encounters", json={"incident_ref": "INC-7"}).json()["id"]
-    wait_for(lambda: len(d.get(f"/api/v1/encounters/{eid}/observations")) >= 6, 10, "readings on the encounter")
+    wait_for(lambda: len(d.get(f"/api/v1/encounters/{eid}/observations", resolution="raw")) >= 6, 10, "readings on the encounter")
     dev = device(d)
     assert dev["state"] == "connected"
     assert dev["counters"]["frames_ok"] > 0 and dev["latest"]["spo2"]["unit"] == "%"

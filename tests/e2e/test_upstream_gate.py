@@ -264,9 +264,16 @@ def test_live_observations_are_cut_into_entries_with_the_handover_ids(root: Path
     assert observation_urls(live) <= observation_urls(final), "the handover re-sends the same Observations"
 
 
+def c_chart(d: Daemon) -> bool:
+    with d.client() as c:
+        eid = c.get("/api/v1/encounters").json()[0]["id"]
+        return c.post(f"/api/v1/encounters/{eid}/chart").status_code == 201
+
+
 def test_live_observations_wake_the_uplink_at_once(root: Path, procs: list[Proc]) -> None:
-    """With live_observations, a stored reading (a monitor's, or one entered by hand) ends the uplink's long
-    poll at once with an entry holding it, not at the poll's 5 s recheck."""
+    """With live_observations, what enters the record (a monitor's values charted, or an entry by hand) ends
+    the uplink's long poll at once with an entry holding it, not at the poll's 5 s recheck. The monitor's
+    full-rate series is not forwarded: it stays on the box."""
     sim = Simulator("masimo-ascii", root / "tty-ox", root / "sim.log", rate=2.0)
     procs.append(sim)
     extra = (f'[appliance]\nvehicle_id = "{VEHICLE}"\n[upstream]\ntarget = "fhir"\nurl = "http://127.0.0.1:9/fhir"\n'
@@ -286,8 +293,9 @@ def test_live_observations_wake_the_uplink_at_once(root: Path, procs: list[Proc]
             entries = up.get("/api/v1/upstream/outbox", params={"wait": 30}, timeout=40).json()["entries"]
             return time.monotonic() - t0, entries
 
-        for _ in range(3):  # the monitor: readings every half second
+        for _ in range(3):  # the monitor sends every half second; the crew charts its values (k)
             drain()
+            wait_for(lambda: c_chart(d), 10, "the monitor's values charted")
             took, entries = poll()
             assert entries and entries[0]["kind"] == "observations" and entries[0]["encounter_id"] == eid
             assert took < 4.0, f"the poll slept out its recheck ({took:.1f} s) while readings were stored"

@@ -44,6 +44,7 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("POST", EID + "/gcs"): CREW,
     ("GET", EID + "/news2"): EVERY_SCOPE,
     ("GET", EID + "/vitals"): CREW,
+    ("POST", EID + "/chart"): CREW,
     ("GET", EID + "/fhir"): EVERY_SCOPE,
     ("GET", EID + "/handover"): EVERY_SCOPE,
     ("GET", "/api/v1/observations"): CREW,

@@ -120,7 +120,7 @@ def test_a_database_from_before_the_rule_is_upgraded_to_the_same_answer(tmp_path
     db.conn.executemany("INSERT INTO observations (encounter_id, metric, value, unit, received_at, source, device, "
                         "flags) VALUES ('e1', ?, ?, '', ?, ?, ?, ?)", rows)
     db.conn.commit()
-    assert migrate(db) == ["m008_observation_reliability", "m009_observation_newest"]
+    assert migrate(db)[:2] == ["m008_observation_reliability", "m009_observation_newest"]
     db.close()
     reader = Reader(tmp_path / "edge.db")
     try:

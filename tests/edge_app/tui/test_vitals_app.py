@@ -135,8 +135,8 @@ async def test_every_main_key_is_listed_at_80x24_and_night_day_toggle(tmp_path: 
         await pilot.pause(0.1)
         keys = on_screen(app.query_one(KeyBar))
         for word in ("n New", "p Pick", "e Obs", "o O2 on/off", "m Drug", "a Intervention", "w Note", "i Patient",
-                     "c Complaint", "s SpO2 scale", "v Handover", "x Close", "t Tablet",
-                     "d Day/night", "q Quit"):
+                     "c Complaint", "s Scale", "k Chart", "v Handover", "x Close", "t Pair",
+                     "d Theme", "q Quit"):
             assert any(word in line for line in keys), f"{word!r} on one line, beside its key: {keys}"
         assert len(keys) == 2, f"two lines at 80 columns, so the device table keeps its rows: {keys}"
         times = on_screen(app.query_one(TimesBar))
