@@ -84,6 +84,8 @@ class ProtocolSpec:
     ble: BleProfile | None = None
     frame_source: str | None = None  # a FrameSource class: `edge-app simulate --port/--pty`
     ble_simulator: str | None = None  # a simulate.ble.BleSimulator: `edge-app simulate --bus`
+    # Other devices speaking the protocol, by profile name: `edge-app simulate PROTOCOL --profile NAME`
+    frame_profiles: tuple[tuple[str, str], ...] = ()
 
     def takes(self, key: DeviceOption) -> bool:
         """Whether a device of this protocol may set this config key."""
@@ -143,7 +145,8 @@ SPECS: tuple[ProtocolSpec, ...] = (
     _nonin(ProtocolName.NONIN_DF13, "13", "NoninDf13"),
     ProtocolSpec(ProtocolName.HL7_ORU, "firmware_bridge.codecs.hl7_oru:Hl7OruCodec", TransportKind.SERIAL_OR_TCP,
                  _SERIAL_OR_TCP, "set the monitor to send HL7 v2 ORU^R01 framed with MLLP",
-                 frame_source="firmware_bridge.simulate.hl7:Hl7Simulator"),
+                 frame_source="firmware_bridge.simulate.hl7:Hl7Simulator",
+                 frame_profiles=(("cuff", "firmware_bridge.simulate.cuff:Hl7CuffSimulator"),)),
     # Bluetooth SIG services, and the characteristics each profile's codec reads (glucose: and its RACP).
     _gatt(ProtocolName.GATT_HEART_RATE, "gatt_heart_rate:GattHeartRateCodec", "HEART_RATE", 0x180D, 0x2A37),
     _gatt(ProtocolName.GATT_PLX, "gatt_plx:GattPlxCodec", "PULSE_OXIMETER", 0x1822, 0x2A5E, 0x2A5F),

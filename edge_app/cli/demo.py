@@ -17,8 +17,9 @@ from edge_app.client import async_client, stream_events, sync_client
 from edge_app.errors import EdgeAppError
 from edge_app.model.events import DeviceChanged, LiveReading
 
-# A Masimo on the stretcher and a Nonin finger probe: two vendors' wire formats at once.
-DEMO_DEVICES = (("oximeter", "masimo-ascii"), ("nonin", "nonin-df7"))
+# A Masimo on the stretcher, a Nonin finger probe (two vendors' wire formats at once) and a BP cuff
+# measuring once a minute (HL7 ORU, PCD-01): enough to follow Journey 1 with a real BP behind NEWS2.
+DEMO_DEVICES = (("oximeter", "masimo-ascii", None), ("nonin", "nonin-df7", None), ("cuff", "hl7-oru", "cuff"))
 START_TIMEOUT_S = 15.0
 
 
@@ -28,7 +29,7 @@ BLE_DEVICE = ("strap", "gatt-heart-rate", "C0:FF:EE:00:00:01")
 def _config(root: Path, ble: bool) -> Path:
     lines = ["# written by `edge-app demo`", "[storage]", f'path = "{root / "edge.db"}"', "", "[api]",
              f'socket = "{root / "api.sock"}"', ""]
-    for name, protocol in DEMO_DEVICES:
+    for name, protocol, _profile in DEMO_DEVICES:
         lines += ["[[devices]]", f'name = "{name}"', f'protocol = "{protocol}"', f'port = "{root / ("tty-" + name)}"',
                   ""]
     if ble:
@@ -114,9 +115,10 @@ def demo_command(*, data_dir: str | None, headless: bool, seconds: float | None,
         signal.signal(sig, on_signal)
     try:
         with open(root / "simulators.log", "ab") as sim_log:
-            for i, (name, protocol) in enumerate(DEMO_DEVICES):
+            for i, (name, protocol, profile) in enumerate(DEMO_DEVICES):
                 procs.append(spawn_edge_app(["simulate", protocol, "--pty", str(root / f"tty-{name}"),
-                                             "--seed", str(i + 1)], log=sim_log))
+                                             "--seed", str(i + 1), *(["--profile", profile] if profile else [])],
+                                            log=sim_log))
             if ble:
                 procs.append(spawn_edge_app(["simulate", BLE_DEVICE[1], "--bus", "--address", BLE_DEVICE[2]],
                                             log=sim_log, env=env))

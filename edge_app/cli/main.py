@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--address", metavar="AA:BB:CC:DD:EE:FF", help="with --bus: the simulated device's address")
     sp.add_argument("--rate", type=float, default=1.0, metavar="HZ", help="lines per second (default 1)")
     sp.add_argument("--seed", type=int, default=None, help="make the simulated patient repeatable")
+    sp.add_argument("--profile", metavar="NAME", default=None,
+                    help="another device speaking the protocol (hl7-oru: cuff, a BP cuff measuring once a minute)")
 
     db = sub.add_parser("db", help="database maintenance")
     dbsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -152,7 +154,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from firmware_bridge.simulate import simulate_main
 
         return simulate_main(args.protocol, port=args.port, pty_link=args.pty, rate_hz=args.rate,
-                             seed=args.seed, listen=args.listen, connect=args.connect)
+                             seed=args.seed, listen=args.listen, connect=args.connect, profile=args.profile)
     if cmd == "demo":
         from edge_app.cli.demo import demo_command
 

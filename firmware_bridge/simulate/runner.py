@@ -34,26 +34,36 @@ def simulated_protocols() -> list[str]:
     return sorted(str(s.name) for s in SPECS if s.frame_source is not None)
 
 
-def simulator_for(protocol: str, seed: int | None = None) -> FrameSource:
-    """A fresh frame source; ValueError names the protocols that can be simulated."""
+def simulator_for(protocol: str, seed: int | None = None, profile: str | None = None) -> FrameSource:
+    """A fresh frame source (of the named profile: e.g. hl7-oru's "cuff"); ValueError names the protocols
+    (or the profiles) that can be simulated."""
     spec = find_spec(protocol)
     if spec is None or spec.frame_source is None:
         over_ble = f"; {protocol} is Bluetooth LE: simulate it with --bus" if spec and spec.ble_simulator else ""
         raise ValueError(f"cannot simulate {protocol!r}; simulated protocols: {', '.join(simulated_protocols())}"
                          + over_ble)
-    factory = resolve(spec.frame_source)
+    ref = spec.frame_source
+    if profile is not None:
+        profiles = dict(spec.frame_profiles)
+        if profile not in profiles:
+            known = ", ".join(profiles) or "none"
+            raise ValueError(f"{protocol} has no simulated profile {profile!r} (profiles: {known})")
+        ref = profiles[profile]
+    factory = resolve(ref)
     source = factory(seed) if callable(factory) else None
     if not isinstance(source, FrameSource):
-        raise TypeError(f"registry: {spec.frame_source} does not make a FrameSource")
+        raise TypeError(f"registry: {ref} does not make a FrameSource")
     return source
 
 
 async def run_simulator(protocol: str, write: Callable[[bytes], None], *, rate_hz: float = 1.0,
-                        seed: int | None = None, stop: asyncio.Event | None = None) -> int:
-    """Write one frame per 1/rate_hz seconds until `stop` is set (or cancelled); returns frames written."""
+                        seed: int | None = None, stop: asyncio.Event | None = None,
+                        profile: str | None = None) -> int:
+    """Write one frame per 1/rate_hz seconds until `stop` is set (or cancelled); returns frames written (a
+    tick with nothing to send, as a cuff between cycles, writes nothing)."""
     if rate_hz <= 0:
         raise ValueError(f"rate must be positive, not {rate_hz}")
-    source = simulator_for(protocol, seed)
+    source = simulator_for(protocol, seed, profile)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     period = 1.0 / rate_hz
@@ -63,9 +73,10 @@ async def run_simulator(protocol: str, write: Callable[[bytes], None], *, rate_h
     sent = 0
     while not stop.is_set():
         frame = source.next_frame(datetime.now(UTC))
-        _LOGGER.debug("simulator frame %r", frame)
-        write(frame)
-        sent += 1
+        if frame:
+            _LOGGER.debug("simulator frame %r", frame)
+            write(frame)
+            sent += 1
         next_tick += period
         delay = next_tick - loop.time()
         if delay < -period:  # fell far behind (a suspended laptop): restart the grid, do not burst
@@ -95,10 +106,11 @@ def _draining(vport: VirtualSerialPort) -> Callable[[bytes], None]:
 
 
 def simulate_main(protocol: str, *, port: str | None, pty_link: str | None, rate_hz: float,
-                  seed: int | None, listen: str | None = None, connect: str | None = None) -> int:
+                  seed: int | None, listen: str | None = None, connect: str | None = None,
+                  profile: str | None = None) -> int:
     """The `edge-app simulate` command: run until SIGINT/SIGTERM; 0 when stopped, 2 on bad arguments."""
     try:
-        source = simulator_for(protocol, seed)
+        source = simulator_for(protocol, seed, profile)
     except ValueError as exc:
         return _fail(str(exc))
     if rate_hz <= 0:
@@ -106,6 +118,8 @@ def simulate_main(protocol: str, *, port: str | None, pty_link: str | None, rate
     if sum(a is not None for a in (port, pty_link, listen, connect)) != 1:
         return _fail("give exactly one of --port PORT, --pty LINK, --listen HOST:PORT or --connect HOST:PORT")
     if listen is not None or connect is not None:
+        if profile is not None:
+            return _fail("--profile is for --port and --pty")
         return simulate_tcp_main(protocol, listen=listen, connect=connect, rate_hz=rate_hz, seed=seed)
     if pty_link is not None:
         # lazy: the pty only with --pty
@@ -126,9 +140,10 @@ def simulate_main(protocol: str, *, port: str | None, pty_link: str | None, rate
         except (serial.SerialException, OSError, ValueError) as exc:
             return _fail(f"cannot open {port}: {exc}")
         write, close, where = ser.write, ser.close, port
-    print(f"simulating {protocol} on {where} at {rate_hz:g} Hz; Ctrl+C to stop", flush=True)
+    what = f"{protocol} ({profile})" if profile else protocol
+    print(f"simulating {what} on {where} at {rate_hz:g} Hz; Ctrl+C to stop", flush=True)
     try:
-        return asyncio.run(_run_until_signal(protocol, write, rate_hz=rate_hz, seed=seed))
+        return asyncio.run(_run_until_signal(protocol, write, rate_hz=rate_hz, seed=seed, profile=profile))
     except KeyboardInterrupt:  # Ctrl+C before the loop's own handler was installed
         return 0
     except OSError as exc:  # a real port that went away under us
@@ -139,13 +154,13 @@ def simulate_main(protocol: str, *, port: str | None, pty_link: str | None, rate
 
 
 async def _run_until_signal(protocol: str, write: Callable[[bytes], None], *, rate_hz: float,
-                            seed: int | None) -> int:
+                            seed: int | None, profile: str | None = None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await run_simulator(protocol, write, rate_hz=rate_hz, seed=seed, stop=stop)
+        await run_simulator(protocol, write, rate_hz=rate_hz, seed=seed, stop=stop, profile=profile)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

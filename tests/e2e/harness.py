@@ -105,9 +105,11 @@ class Daemon(Proc):
 class Simulator(Proc):
     """`edge-app simulate PROTOCOL --pty LINK`: a monitor whose cable is this process (kill = unplug)."""
 
-    def __init__(self, protocol: str, link: Path, log: Path, rate: float = 20.0, seed: int = 1) -> None:
+    def __init__(self, protocol: str, link: Path, log: Path, rate: float = 20.0, seed: int = 1,
+                 profile: str | None = None) -> None:
         self.link = link
-        super().__init__(["simulate", protocol, "--pty", str(link), "--rate", str(rate), "--seed", str(seed)], log)
+        super().__init__(["simulate", protocol, "--pty", str(link), "--rate", str(rate), "--seed", str(seed),
+                          *(["--profile", profile] if profile else [])], log)
         wait_for(lambda: link.exists() or not self.alive(), 10, f"simulator pty at {link}")
         assert self.alive(), self.output()
 
