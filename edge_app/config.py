@@ -46,6 +46,7 @@ class UpstreamConfig:
     require_approval: bool = False
     trust_keys: tuple[str, ...] = ()
     live_observations: bool = False  # also forward each observation as it is stored, not only at handover
+    raw_series: bool = False  # also send the monitors' full-rate series (FHIR SampledData) with the record
     pin_sha256: str | None = None  # the target's certificate (DER) SHA-256, lowercase hex without colons
     ca_file: str | None = None  # trust this CA bundle for the target instead of the system's
     client_cert: str | None = None  # mTLS: PEM certificate (and key, unless client_key is given)
@@ -325,7 +326,8 @@ def _parse_upstream(raw: Any, src: str, base: Path) -> UpstreamConfig:
         raise t.err("client_key", "given without client_cert")
     cfg = UpstreamConfig(target=target, url=url, require_approval=approval,
                          trust_keys=tuple(str(base / k) for k in keys),
-                         live_observations=t.get("live_observations", bool, False), pin_sha256=pin,
+                         live_observations=t.get("live_observations", bool, False),
+                         raw_series=t.get("raw_series", bool, False), pin_sha256=pin,
                          ca_file=path("ca_file"), client_cert=client_cert, client_key=client_key,
                          oauth_token_url=oauth["oauth_token_url"], oauth_client_id=oauth["oauth_client_id"],
                          oauth_secret_file=secret, oauth_scope=oauth["oauth_scope"], topic=topic,

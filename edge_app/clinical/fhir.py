@@ -28,6 +28,7 @@ from html import escape
 from typing import Any
 
 from edge_app.clinical import fhir_codes as c
+from edge_app.clinical.fhir_series import PERIOD_MS, SeriesWindow
 from edge_app.clinical.gcs import GCS_METRICS, NT, component
 from edge_app.clinical.grouping import blood_pressure_pairs, gcs_groups
 from edge_app.clinical.nhs import normalise_nhs_number, valid_nhs_number
@@ -194,6 +195,20 @@ class _Builder:
         self.add(res)
 
 
+def _series(b: _Builder, w: SeriesWindow) -> Resource:
+    """A window of a monitor's full-rate series as one Observation with valueSampledData (FHIR R4)."""
+    code, category = _metric_code(w.metric)
+    res: Resource = {"resourceType": "Observation", "id": b.ids(f"series:{w.device}:{w.metric}:{w.index}"),
+                     "status": "final"}
+    if category:
+        res["category"] = [{"coding": [_coding(c.OBS_CATEGORY, category, c.CATEGORY_DISPLAY[category])]}]
+    return res | {"code": code, "subject": ref(b.pid), "encounter": ref(b.eid),
+                  "effectivePeriod": {"start": iso(w.start_ms), "end": iso(w.end_ms)},
+                  "device": ref(b.device_ids[w.device]),
+                  "valueSampledData": {"origin": {"value": 0, "unit": w.unit, "system": c.UCUM, "code": w.unit},
+                                       "period": PERIOD_MS, "dimensions": 1, "data": w.data}}
+
+
 def _patient(p: Patient, pid: str) -> Resource:
     res: Resource = {"resourceType": "Patient", "id": pid}
     nhs = p.nhs_number
@@ -308,18 +323,19 @@ def _history(b: _Builder, patient: Patient) -> None:
 
 def encounter_bundle(record: EncounterRecord, observations: Sequence[Observation],
                      devices: Sequence[KnownDevice], *, now_ms: int, id_for: IdFor,
-                     panels: bool = True) -> dict[str, Any]:
+                     panels: bool = True, series: Sequence[SeriesWindow] = ()) -> dict[str, Any]:
     """The encounter as a FHIR R4 transaction Bundle; the same input always gives the same output.
 
     panels=False keeps every reading its own Observation (no blood-pressure or GCS panels): when
     observations are forwarded live, a batch boundary may fall between a systolic and its diastolic, and
-    the record sent at handover must then carry the very same Observations (same ids), not panels too."""
+    the record sent at handover must then carry the very same Observations (same ids), not panels too.
+    series: the monitors' full-rate series (fhir_series), one SampledData Observation per window."""
     ids = _Ids(id_for)
     bundle_id, pid, eid = ids("bundle"), ids("patient"), ids("encounter")
     patient = record.patient
     rows = sorted(observations, key=lambda o: (o.received_at, o.id))
     known = {d.name: d for d in devices}
-    used = sorted({o.device for o in rows if o.device})
+    used = sorted({o.device for o in rows if o.device} | {w.device for w in series})
     device_ids = {name: ids(f"device:{name}") for name in used}
     b = _Builder(ids, pid, eid, device_ids)
     b.add(_patient(patient, pid))
@@ -346,6 +362,8 @@ def encounter_bundle(record: EncounterRecord, observations: Sequence[Observation
     items += [(o.received_at, o.id, partial(b.single, o)) for o in rest]
     for _, _, add in sorted(items, key=lambda i: (i[0], i[1])):
         add()
+    for w in series:
+        b.add(_series(b, w))
     _history(b, patient)
     _treatments(b, record)
     return {"resourceType": "Bundle", "id": bundle_id,

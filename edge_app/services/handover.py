@@ -12,6 +12,7 @@ from typing import Any, Literal
 from edge_app.clinical import handover
 from edge_app.clinical.assess import age_years, news2_trend
 from edge_app.clinical.fhir import encounter_bundle
+from edge_app.clinical.fhir_series import series_windows
 from edge_app.clock import box_zone, now_ms
 from edge_app.config import Config
 from edge_app.model.encounter import EncounterEvent, EncounterRecord
@@ -90,19 +91,32 @@ class HandoverService:
 
     def fhir(self, encounter_id: str, actor: str) -> dict[str, Any]:
         """The record as the uplink would send it; audited (call on a reader thread)."""
-        live = self.config.upstream is not None and self.config.upstream.live_observations
-        bundle = self.bundle(encounter_id, now_ms(), panels=not live)
+        up = self.config.upstream
+        bundle = self.bundle(encounter_id, now_ms(), panels=not (up and up.live_observations),
+                             series=bool(up and up.raw_series))
         self.store.audit(actor, "encounter.export", encounter_id, {"format": "fhir"})
         return bundle
 
     def bundle(self, encounter_id: str, now: int, *, panels: bool = True,
-               observations: list[Observation] | None = None) -> dict[str, Any]:
-        """The encounter's Bundle; with observations, only those (a live batch: see encounter_bundle)."""
+               observations: list[Observation] | None = None, series: bool = False) -> dict[str, Any]:
+        """The encounter's Bundle; with observations, only those (a live batch: see encounter_bundle); with
+        series, the monitors' full-rate series too, a SampledData Observation per chart interval."""
         reader = self.store.reader
         record = reader.encounter(encounter_id)
         if observations is None:
             observations = self.all_observations(encounter_id)
-        used = {o.device for o in observations if o.device}
+        windows = series_windows(self.raw_readings(encounter_id), self.vitals.chart_interval_ms or 300_000,
+                                 record.created_at) if series else []
+        used = {o.device for o in observations if o.device} | {w.device for w in windows}
         devices = [d for d in reader.devices() if d.name in used]
-        return encounter_bundle(record, observations, devices, now_ms=now, panels=panels,
+        return encounter_bundle(record, observations, devices, now_ms=now, panels=panels, series=windows,
                                 id_for=lambda key: str(uuid.uuid5(ID_NAMESPACE, f"{encounter_id}/{key}")))
+
+    def raw_readings(self, encounter_id: str) -> list[Observation]:
+        """Every reading of the encounter as it came (the full-rate series), in sequence order."""
+        out: list[Observation] = []
+        after = 0
+        while page := self.store.reader.observations(encounter_id=encounter_id, after=after, limit=PAGE):
+            out += [o for o in page if o.source == "device"]
+            after = page[-1].id
+        return out

@@ -193,7 +193,8 @@ class UpstreamService:
         up = self.config.upstream
         now = now_ms()
         if e.kind == "encounter":
-            bundle = self.handover.bundle(e.encounter_id, now, panels=not (up and up.live_observations))
+            bundle = self.handover.bundle(e.encounter_id, now, panels=not (up and up.live_observations),
+                                          series=bool(up and up.raw_series))
         else:
             assert e.first_obs is not None and e.last_obs is not None
             rows = [o for o in self.store.reader.observations(encounter_id=e.encounter_id, after=e.first_obs - 1,

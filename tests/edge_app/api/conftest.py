@@ -253,6 +253,7 @@ def _issue_tokens(services: Services) -> dict[str, str]:
 
 @contextlib.contextmanager
 def build(root: Path, *, upstream: bool = False, require_approval: bool = False, live_observations: bool = False,
+          raw_series: bool = False,
           devices: tuple[tuple[str, str, str], ...] = ()) -> Iterator[Api]:
     """The app over a fresh store in root. upstream: an [upstream] fhir target (never contacted), the vehicle
     id and a trust key; devices: (name, protocol, port) monitors, configured but never started."""
@@ -264,7 +265,8 @@ def build(root: Path, *, upstream: bool = False, require_approval: bool = False,
         authority = load_private_key(private)
         doc["appliance"] = {"vehicle_id": VEHICLE}
         doc["upstream"] = {"target": "fhir", "url": "http://127.0.0.1:9/fhir", "trust_keys": [public.name],
-                           "require_approval": require_approval, "live_observations": live_observations}
+                           "require_approval": require_approval, "live_observations": live_observations,
+                           "raw_series": raw_series}
     config = parse(doc, root / "config.toml")
     writer = Writer(config.db_path)
     reader = Reader(config.db_path)

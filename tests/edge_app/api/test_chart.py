@@ -94,3 +94,38 @@ def test_an_18_minute_job_with_two_oximeters_sends_tens_of_observations(api: Api
     assert 8 <= len(observations) <= 40, len(observations)   # 4 sets x (SpO2, pulse) of the preferred oximeter
     assert {e["resource"]["device"]["reference"] for e in observations if "device" in e["resource"]} == \
         {next(e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Device")}
+
+
+@pytest.mark.edge_config(devices=OXIMETERS, upstream=True, raw_series=True)
+def test_raw_series_sends_the_full_rate_series_as_sampled_data_when_asked(api: Api) -> None:
+    from fhir.resources.R4B import get_fhir_model_class
+    from fhir.resources.R4B.bundle import Bundle
+
+    eid = api.encounter()["id"]
+    start = api.client.get(f"{E}/{eid}", headers=api.crew).json()["created_at"]
+    for s in range(0, 7 * 60):  # 7 minutes at 1 Hz from ox-a, a second missing, one flagged
+        if s == 10:
+            continue
+        readings(api, "ox-a", start + s * 1000, 96, 80, flags=("sensor_off",) if s == 11 else ())
+    bundle = api.client.get(f"{E}/{eid}/fhir", headers=api.crew).json()
+    Bundle.model_validate(bundle)
+    series = [e["resource"] for e in bundle["entry"] if "valueSampledData" in e["resource"]]
+    for res in series:
+        get_fhir_model_class("Observation").model_validate(res)
+    # a window per chart interval (5 min) per metric: two windows of SpO2 and two of pulse
+    assert len(series) == 4
+    spo2 = sorted((r for r in series if any(c["code"] == "59408-5" for c in r["code"]["coding"])),
+                  key=lambda r: r["effectivePeriod"]["start"])
+    first = spo2[0]["valueSampledData"]
+    assert (first["period"], first["dimensions"], first["origin"]["code"]) == (1000, 1, "%")
+    samples = first["data"].split(" ")
+    assert len(samples) == 300 and samples[10] == "E" and samples[11] == "E" and samples[12] == "96"
+    assert len(spo2[1]["valueSampledData"]["data"].split(" ")) == 120
+
+
+@pytest.mark.edge_config(devices=OXIMETERS, upstream=True)
+def test_without_raw_series_no_sampled_data_goes(api: Api) -> None:
+    eid = api.encounter()["id"]
+    readings(api, "ox-a", now_ms(), 96, 80)
+    bundle = api.client.get(f"{E}/{eid}/fhir", headers=api.crew).json()
+    assert not [e for e in bundle["entry"] if "valueSampledData" in e["resource"]]
