@@ -13,6 +13,7 @@ from edge_app.clinical import handover
 from edge_app.clinical.assess import age_years, news2_trend
 from edge_app.clinical.fhir import encounter_bundle
 from edge_app.clinical.fhir_series import series_windows
+from edge_app.clinical.vitals import pulse_for_news2
 from edge_app.clock import box_zone, now_ms
 from edge_app.config import Config
 from edge_app.model.encounter import EncounterEvent, EncounterRecord
@@ -75,6 +76,9 @@ class HandoverService:
         # Each metric's value as the vitals rule picks it: the handover reads what the screen shows.
         latest = {m: reader.observation(v.observation_id) for m, v in vitals.vitals.items()
                   if v.observation_id is not None}
+        pulse = pulse_for_news2(vitals.vitals)
+        if pulse is not None and pulse.metric == "pulse_rate":
+            latest.pop("heart_rate", None)  # the handover says the pulse NEWS2 scored (a stale ECG rate is not it)
         return HandoverInputs(record=record, latest=latest, news2=news2, observations=observations,
                               news2_trend=news2_trend(observations, scale_changes(reader.events(encounter_id)), age,
                                                       self.vitals.rules))

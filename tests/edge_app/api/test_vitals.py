@@ -99,3 +99,16 @@ def test_an_encounter_with_nothing_recorded_has_no_vitals_and_an_unknown_one_is_
 def test_the_uplink_may_not_read_vitals(api: Api) -> None:
     eid = api.encounter()["id"]
     assert api.client.get(f"{E}/{eid}/vitals", headers=api.uplink).status_code == 403
+
+
+@pytest.mark.edge_config(devices=OXIMETERS)
+def test_the_handover_says_the_pulse_news2_scored(api: Api) -> None:
+    eid = api.encounter()["id"]
+    api.write(insert_device_observations([NewObservation(
+        metric="heart_rate", value=140, unit="/min", received_at=now_ms() - 10 * 60_000, source="device",
+        device="ox-b")]))
+    reading(api, "ox-a", "pulse_rate", 84)
+    news2 = api.client.get(f"{E}/{eid}/news2", headers=api.crew).json()
+    assert news2["inputs"]["pulse"]["metric"] == "pulse_rate"
+    text = api.client.get(f"{E}/{eid}/handover", headers=api.crew).text
+    assert "   Pulse 84/min (just now)" in text and "HR 140" not in text
