@@ -128,7 +128,10 @@ class Values:
         if (info.low is not None and number < info.low) or (info.high is not None and number > info.high):
             self.status.append(f"{metric}_out_of_range")
             return
-        shown: float = int(number) if float(number).is_integer() else round(number, 12)
+        # As hl7_oru shows a converted value: to 2 decimals, a whole number as an int. Binary floats of a
+        # decimal mantissa and exponent (and unit conversions) otherwise print as 97.00000001.
+        rounded = round(number, 2)
+        shown: float = int(rounded) if rounded.is_integer() else rounded
         self.readings.append(Reading.of(metric, shown, device_time=self.device_time, flags=self.flags))
 
 

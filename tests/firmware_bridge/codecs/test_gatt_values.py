@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from firmware_bridge.codecs import codec_for
+from firmware_bridge.codecs.ieee11073 import encode_float, encode_sfloat
 
 RR = 0x10
 
@@ -26,3 +27,35 @@ def test_heart_rate_with_rr_bytes_and_without_the_flag_still_decode() -> None:
     assert [r.value for r in codec.feed(b"\x10\x55\x00\x04")] == [85, 1]
     assert [r.value for r in codec.feed(b"\x00\x55")] == [85]
     assert codec.stats.frames_bad == 0
+
+
+def rounded_like_hl7(value: object) -> bool:
+    """hl7_oru's rule: a converted value to 2 decimals, a whole number as an int."""
+    if isinstance(value, float):
+        return not value.is_integer() and round(value, 2) == value
+    return isinstance(value, int)
+
+
+@pytest.mark.parametrize("protocol, value, want", [
+    # FLOAT 9700001e-5 %: 97.00001, shown 97 (PLX SpO2 is an SFLOAT; the temperature is a FLOAT)
+    ("gatt-temperature", b"\x00" + encode_float(3700001, -5), 37),
+    ("gatt-temperature", b"\x00" + encode_float(3712345, -5), 37.12),
+    ("gatt-temperature", b"\x01" + encode_float(986, -1), 37),  # 98.6 F: (98.6 - 32) * 5 / 9 = 37.000000000000004
+    ("gatt-temperature", b"\x01" + encode_float(1000, -1), 37.78),
+    ("gatt-blood-pressure", b"\x01" + encode_sfloat(160, -1) + encode_sfloat(107, -1) + encode_sfloat(133, -1), 120.01),
+    ("gatt-plx", bytes(1) + encode_sfloat(975, -1) + encode_sfloat(61), 97.5),
+    ("gatt-heart-rate", b"\x10\x48" + (300).to_bytes(2, "little"), 72),  # RR 300/1024 s = 0.29296875 s
+])
+def test_gatt_values_are_rounded_like_hl7_values(protocol: str, value: bytes, want: float) -> None:
+    readings = codec_for(protocol).feed(value)
+    assert readings and all(rounded_like_hl7(r.value) for r in readings), readings
+    assert readings[0].value == want and type(readings[0].value) is type(want)
+
+
+def test_rr_interval_and_glucose_are_rounded_too() -> None:
+    (_, rr) = codec_for("gatt-heart-rate").feed(b"\x10\x48" + (300).to_bytes(2, "little"))
+    assert rr.value == 0.29
+    date_time = (2024).to_bytes(2, "little") + bytes((1, 2, 3, 4, 5))
+    # 90 mg/dL as kg/L: 9e-4 * 100000 / 18.016 = 4.9955595... mmol/L
+    (g,) = codec_for("gatt-glucose").feed(b"\x02\x01\x00" + date_time + encode_sfloat(9, -4) + b"\x11")
+    assert g.value == 5 and type(g.value) is int
