@@ -47,8 +47,10 @@ INFORMATIONAL: frozenset[str] = frozenset({
     "spo2_high", "spo2_low", "pulse_rate_high", "pulse_rate_low", "alarm_active", "alarm_silenced",
     "low_battery", "spco_high", "spco_low", "spmet_high", "spmet_low", "desat_index_alarm", "pi_delta_alarm",
     "masimo_set", "spco_low_confidence", "spmet_low_confidence",
-    # Nonin: marginal (yellow) and good (green) perfusion, battery, SmartPoint, a stored record.
-    "perfusion_green", "perfusion_yellow", "smart_point", "from_memory",
+    # Nonin: marginal (yellow) and good (green) perfusion, battery, SmartPoint, a stored record. DF8's
+    # critical battery: "device will turn-off after sending this status" (nonin_frames.py [DZ]), a power
+    # state; the measurement's own quality is in the other bits, so the values stand until it goes off.
+    "perfusion_green", "perfusion_yellow", "smart_point", "from_memory", "critical_battery",
     # GATT: contact detected, energy field saturated, stored or validated data, a clock never set.
     "sensor_contact", "energy_expended_saturated", "validated_data", "fully_qualified_data",
     "data_from_storage", "extended_display_update_ongoing", "device_clock_not_set", "irregular_pulse",
