@@ -35,6 +35,8 @@ class Codec(abc.ABC):
         self.stats = CodecStats()
         # Status flags of the newest good frame (e.g. ("sensor_off",)): why a frame carried no values.
         self.status: tuple[str, ...] = ()
+        # Why the newest bad frame was refused, in words `edge-app decode` can print ("" if not said).
+        self.last_error = ""
 
     @abc.abstractmethod
     def feed(self, data: bytes) -> list[Reading]:

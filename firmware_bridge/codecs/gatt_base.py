@@ -175,6 +175,7 @@ class GattCodec(Codec):
             readings, status = self.decode(uuid16, value)
         except BadValue as exc:
             self.stats.frames_bad += 1
+            self.last_error = str(exc)
             _LOGGER.debug("%s: bad value (%s): %s", self.protocol, exc, value.hex())
             return []
         self.stats.frames_ok += 1

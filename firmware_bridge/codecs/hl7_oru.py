@@ -129,6 +129,7 @@ class Hl7OruCodec(Codec):
 
     def _refuse(self, text: str, encoding: str, error: AckError, msh: Segment | None = None) -> list[Reading]:
         self.stats.frames_bad += 1
+        self.last_error = error.reason
         _LOGGER.debug("hl7: %s (%s)", error.reason, error.ack)
         header = msh or salvage_header(text)
         if header is not None:  # without even an MSH there is nobody to address an ACK to

@@ -164,6 +164,7 @@ class MasimoAsciiCodec(Codec):
             readings, status = self._parse(text)
         except _BadLine as exc:
             self.stats.frames_bad += 1
+            self.last_error = str(exc)
             _LOGGER.debug("masimo: bad line (%s): %r", exc, raw)
             return []
         self.stats.frames_ok += 1
