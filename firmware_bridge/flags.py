@@ -40,6 +40,9 @@ UNRELIABLE: frozenset[str] = frozenset({
     # HL7 OBX-8 "DEMO" (Mindray in demonstration mode), MSH-11 processing id T or D (training,
     # debugging): not a patient's values at all.
     "demo", "test_data",
+    # Any codec (status only): the newest frame carried a value no patient has (firmware_bridge.plausible),
+    # so its other values come from a device that is misreading or misconfigured.
+    "implausible_value",
 })
 
 INFORMATIONAL: frozenset[str] = frozenset({

@@ -4,7 +4,6 @@ from __future__ import annotations
 import calendar
 import logging
 import re
-from collections import Counter
 from typing import ClassVar
 
 from firmware_bridge.codecs.base import Codec
@@ -12,7 +11,6 @@ from firmware_bridge.codecs.hl7_ack import AckCode, AckError, ErrorCode, build_a
 from firmware_bridge.codecs.hl7_er7 import Hl7SyntaxError, Message, Segment, parse_message, salvage_header
 from firmware_bridge.codecs.hl7_mdc import metric_for, to_canonical, unit_for
 from firmware_bridge.codecs.hl7_mllp import MAX_FRAME, Frame, MllpDeframer
-from firmware_bridge.metrics import METRICS
 from firmware_bridge.protocols import ProtocolName
 from firmware_bridge.reading import Reading
 
@@ -71,7 +69,7 @@ class Hl7OruCodec(Codec):
 
     Options: application and facility name this end in the ACK's MSH-3/MSH-4. Messages that are refused
     (AE/AR) give no readings at all: the monitor may send them again, and half a message twice is worse
-    than none. `skipped` counts OBX rows passed over, by reason.
+    than none. `skipped` counts OBX rows passed over, by reason (and, as for every codec, implausible values).
     """
 
     protocol: ClassVar[ProtocolName] = ProtocolName.HL7_ORU
@@ -80,11 +78,10 @@ class Hl7OruCodec(Codec):
         super().__init__()
         self.application = application
         self.facility = facility
-        self.skipped: Counter[str] = Counter()
         self._deframer = MllpDeframer(self.stats)
         self._out = bytearray()
 
-    def feed(self, data: bytes) -> list[Reading]:
+    def _feed(self, data: bytes) -> list[Reading]:
         """Consume bytes; return the readings of every message they complete."""
         self.stats.bytes_in += len(data)
         out: list[Reading] = []
@@ -92,7 +89,7 @@ class Hl7OruCodec(Codec):
             out += self._frame(f)
         return out
 
-    def flush(self) -> list[Reading]:
+    def _flush(self) -> list[Reading]:
         """Decode what is left: an unterminated frame, or bare unframed messages (a pasted capture)."""
         out: list[Reading] = []
         for rest in self._deframer.flush():
@@ -125,7 +122,7 @@ class Hl7OruCodec(Codec):
         self.stats.frames_ok += 1
         self.status = unavailable
         self._ack(message.msh, None, encoding)
-        return readings
+        return self._screen(readings)
 
     def _refuse(self, text: str, encoding: str, error: AckError, msh: Segment | None = None) -> list[Reading]:
         self.stats.frames_bad += 1
@@ -191,10 +188,7 @@ class Hl7OruCodec(Codec):
         if value is None:
             self._skip("unit")
             return None
-        info = METRICS[metric]
-        if (info.low is not None and value < info.low) or (info.high is not None and value > info.high):
-            self._skip("range")
-            return None
+        # Physiological bounds are checked for every codec at once (Codec._screen, firmware_bridge.plausible).
         converted = value != number
         flags = message_flags + tuple(_flag_word(f.strip().upper()) for f in seg.repetitions(8)
                                       if f.strip() and f.strip().upper() != "N")
@@ -203,9 +197,6 @@ class Hl7OruCodec(Codec):
         shown: float = round(value, 2) if converted else (int(number) if "." not in raw_value else number)
         return Reading.of(metric, shown, device_time=parse_dtm(seg.component(14, 1)) or obr_time,
                           flags=tuple(dict.fromkeys(flags)))
-
-    def _skip(self, reason: str) -> None:
-        self.skipped[reason] += 1
 
 
 def _check_header(msh: Segment) -> tuple[str, ...]:

@@ -109,7 +109,8 @@ def test_heart_rate_damaged_values_are_counted(value: str) -> None:
 
 def test_heart_rate_beyond_bounds_is_status_not_a_reading() -> None:
     codec = codec_for("gatt-heart-rate")
-    assert codec.feed(b"\x01\xff\x7f") == [] and codec.status == ("heart_rate_out_of_range",)
+    assert codec.feed(b"\x01\xff\x7f") == [] and codec.status == ("implausible_value",)
+    assert codec.skipped["implausible"] == 1
 
 
 def test_blood_pressure_kpa_and_nan_mean() -> None:
