@@ -57,6 +57,9 @@ INFORMATIONAL: frozenset[str] = frozenset({
     # GATT: contact detected, energy field saturated, stored or validated data, a clock never set.
     "sensor_contact", "energy_expended_saturated", "validated_data", "fully_qualified_data",
     "data_from_storage", "extended_display_update_ongoing", "device_clock_not_set", "irregular_pulse",
+    # Any codec: the device's timestamp was no real time and was dropped (firmware_bridge.plausible); the
+    # value stands, timed by its receipt.
+    "device_clock_implausible",
     # BLS pulse rate range detection: the cuff's pulse against its own limits; a glucose context follows.
     "pulse_rate_exceeds_upper_limit", "pulse_rate_below_lower_limit", "pulse_rate_range_reserved",
     "context_follows",

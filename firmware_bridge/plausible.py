@@ -1,8 +1,9 @@
-"""What a monitor can plausibly have measured on a living patient.
+"""What a monitor can plausibly have measured on a living patient, and when its clock can plausibly be.
 
 Every codec's readings pass through one check (Codec._screen in codecs/base.py): a number outside its
 metric's bounds here is no reading (counted as skip reason "implausible", the codec's status flagged
-"implausible_value"). These bounds are for device readings; the wider METRICS low/high of
+"implausible_value"), and a device time outside the clock window is dropped from its reading (which
+keeps its value, and says "device_clock_implausible"). These bounds are for device readings; the wider METRICS low/high of
 metrics.py are what a manual entry may be, and each bound here lies inside them.
 
 The bounds reject what no patient and no working sensor gives (an SFLOAT of 9.8e-07 % read as SpO2, a
@@ -11,6 +12,8 @@ value the crew never sees. Values the physiology allows at zero (apnoea, no exha
 line) stay readings: they are the alarm, not noise.
 """
 from __future__ import annotations
+
+import calendar
 
 from firmware_bridge.metrics import METRICS, Metric, ValueKind
 
@@ -59,6 +62,14 @@ PLAUSIBLE: dict[Metric, tuple[float, float]] = {
     Metric.PAIN_SCORE: (0, 10),
 }
 
+# Codecs do not know the receive time (the driver stamps it on every reading anyway), so the window is
+# fixed, not "near now": before 2000 is a clock that was never set (clocks restart at their epoch, 1970,
+# 1980 or 2000, when their battery fails) and GATT Date Time or HL7 DTM can spell 1903 or 9000; no
+# monitor clock reads 2100 or later. Masimo (20YY) and Nonin DF13 (century 20) cannot leave the window.
+CLOCK_FROM_MS = calendar.timegm((2000, 1, 1, 0, 0, 0, 0, 0, 0)) * 1000
+CLOCK_UNTIL_MS = calendar.timegm((2100, 1, 1, 0, 0, 0, 0, 0, 0)) * 1000
+
+
 def plausible(metric: Metric, value: float | str | bool) -> bool:
     """Whether a device could have measured this value on a living patient (text and booleans: always)."""
     if METRICS[metric].kind is not ValueKind.NUMBER or isinstance(value, bool | str):
@@ -66,3 +77,7 @@ def plausible(metric: Metric, value: float | str | bool) -> bool:
     bounds = PLAUSIBLE.get(metric)
     return bounds is None or bounds[0] <= value <= bounds[1]
 
+
+def clock_plausible(epoch_ms: int) -> bool:
+    """Whether a device timestamp lies in the window a set monitor clock can show (2000-01-01 .. 2100-01-01)."""
+    return CLOCK_FROM_MS <= epoch_ms < CLOCK_UNTIL_MS

@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import abc
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import ClassVar
 
-from firmware_bridge.plausible import plausible
+from firmware_bridge.plausible import clock_plausible, plausible
 from firmware_bridge.protocols import ProtocolName
 from firmware_bridge.reading import Reading
 
 # The status flag of a codec whose newest frames carried a value no patient has (flags.py: UNRELIABLE).
 IMPLAUSIBLE_VALUE = ("implausible_value",)
+# The flag of a reading whose device time was dropped as no real time (flags.py: INFORMATIONAL).
+CLOCK_IMPLAUSIBLE = ("device_clock_implausible",)
 
 
 @dataclass(slots=True)
@@ -87,16 +89,24 @@ class Codec(abc.ABC):
 
     def _screen(self, readings: list[Reading], *, frame: bool = True) -> list[Reading]:
         """A good frame's readings without the physiologically implausible ones (firmware_bridge.plausible),
-        which are counted under "implausible" and make `status` say "implausible_value".
+        which are counted under "implausible" and make `status` say "implausible_value". A device time
+        outside the plausible clock window is dropped (the reading keeps device_time None; the driver
+        stamps the receive time anyway) and the reading says "device_clock_implausible".
 
         Each codec calls this once per good frame, where it sets that frame's status, so the flag stays
         exactly while the newest frame had such a value. feed() and flush() pass everything through it
         again (frame=False: it can only add the flag), so no codec's implausible value is ever emitted.
         """
-        kept = [r for r in readings if plausible(r.metric, r.value)]
+        kept = [_clock_checked(r) for r in readings if plausible(r.metric, r.value)]
         if len(kept) != len(readings):
             self._skip("implausible", len(readings) - len(kept))
             self._screened = IMPLAUSIBLE_VALUE
         elif frame:
             self._screened = ()
         return kept
+
+
+def _clock_checked(r: Reading) -> Reading:
+    if r.device_time is None or clock_plausible(r.device_time):
+        return r
+    return replace(r, device_time=None, flags=tuple(dict.fromkeys(r.flags + CLOCK_IMPLAUSIBLE)))

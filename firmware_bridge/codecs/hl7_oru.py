@@ -195,7 +195,8 @@ class Hl7OruCodec(Codec):
         if status in STATUS_FLAGS:
             flags += (STATUS_FLAGS[status],)
         shown: float = round(value, 2) if converted else (int(number) if "." not in raw_value else number)
-        return Reading.of(metric, shown, device_time=parse_dtm(seg.component(14, 1)) or obr_time,
+        observed = parse_dtm(seg.component(14, 1))  # OBX-14; else OBR-7 (1970-01-01 00:00 is 0, still a time)
+        return Reading.of(metric, shown, device_time=obr_time if observed is None else observed,
                           flags=tuple(dict.fromkeys(flags)))
 
 
