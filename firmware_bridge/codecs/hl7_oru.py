@@ -9,6 +9,7 @@ from typing import ClassVar
 from firmware_bridge.codecs.base import Codec
 from firmware_bridge.codecs.hl7_ack import AckCode, AckError, ErrorCode, build_ack, wants_ack
 from firmware_bridge.codecs.hl7_er7 import Hl7SyntaxError, Message, Segment, parse_message, salvage_header
+from firmware_bridge.codecs.hl7_labels import contradiction
 from firmware_bridge.codecs.hl7_mdc import metric_for, to_canonical, unit_for
 from firmware_bridge.codecs.hl7_mllp import MAX_FRAME, Frame, MllpDeframer
 from firmware_bridge.protocols import ProtocolName
@@ -161,11 +162,19 @@ class Hl7OruCodec(Codec):
             self._skip("header" if not value_type and not raw_value else "not_numeric")
             return None
         code = seg.components(3)
-        metric = metric_for(code[0], code[2] if len(code) > 2 else "")
-        if metric is None and len(code) > 3:  # the alternate identifier (CWE-4..6) may be the MDC one
-            metric = metric_for(code[3], code[5] if len(code) > 5 else "")
+        primary = metric_for(code[0], code[2] if len(code) > 2 else "")
+        # The alternate identifier (CWE-4..6) may be the MDC one.
+        alternate = metric_for(code[3], code[5] if len(code) > 5 else "") if len(code) > 3 else None
+        metric = primary or alternate
         if metric is None:
             self._skip("unknown_code")
+            return None
+        # A row whose own label, other identifier or sub-id names another measurement than its code: which
+        # half is wrong cannot be known, and reading it (a cuff systolic as an arterial mean) misleads NEWS2.
+        why = contradiction(metric, code[1:2] + code[4:5], (primary, alternate), seg.raw(4))
+        if why is not None:
+            _LOGGER.debug("hl7: OBX %s: code %s, but %s; skipped", position, code[0] or code[3], why)
+            self._skip("code_label_conflict")
             return None
         status = seg.component(11, 1).strip().upper()
         if status in NO_RESULT or not raw_value:
