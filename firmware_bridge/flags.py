@@ -20,8 +20,9 @@ UNRELIABLE: frozenset[str] = frozenset({
     "cable_life_expired", "incompatible_cable", "unrecognized_cable", "defective_cable", "sensor_calibrating",
     "sensor_life_expired", "emitter_temp_out_of_range", "sensor_current_limit",
     # Nonin serial formats (Nonin OEM protocol specifications): artifact, out of track, sensor alarm, red
-    # (low) perfusion, no measurement; DF8's sensor disconnected.
+    # (low) perfusion, no measurement; DF8's sensor disconnected and DF2's STATUS SNSD (sensor disconnect).
     "artifact", "out_of_track", "sensor_alarm", "perfusion_red", "no_measurement", "sensor_disconnected",
+    "sensor_disconnect",
     # GATT Heart Rate (HRS 1.0, 3.1.1.2): contact supported and not detected.
     "no_sensor_contact",
     # GATT Pulse Oximeter (PLXS 1.0.1, GSS 3.171-3.172): measurement status and device/sensor status.
