@@ -3,8 +3,8 @@
 Every codec's readings pass through one check (Codec._screen in codecs/base.py): a number outside its
 metric's bounds here is no reading (counted as skip reason "implausible", the codec's status flagged
 "implausible_value"), and a device time outside the clock window is dropped from its reading (which
-keeps its value, and says "device_clock_implausible"). These bounds are for device readings; the wider METRICS low/high of
-metrics.py are what a manual entry may be, and each bound here lies inside them.
+keeps its value, and says "device_clock_implausible"). These bounds are for device readings; the wider
+METRICS low/high of metrics.py are what a manual entry may be, and each bound here lies inside them.
 
 The bounds reject what no patient and no working sensor gives (an SFLOAT of 9.8e-07 % read as SpO2, a
 pulse of 3, a systolic of 420) and keep every real extreme, however rare: a reading wrongly dropped is a
