@@ -65,7 +65,8 @@ PLAUSIBLE: dict[Metric, tuple[float, float]] = {
 # Codecs do not know the receive time (the driver stamps it on every reading anyway), so the window is
 # fixed, not "near now": before 2000 is a clock that was never set (clocks restart at their epoch, 1970,
 # 1980 or 2000, when their battery fails) and GATT Date Time or HL7 DTM can spell 1903 or 9000; no
-# monitor clock reads 2100 or later. Masimo (20YY) and Nonin DF13 (century 20) cannot leave the window.
+# monitor clock reads 2100 or later. Masimo (20YY) and Nonin DF13 (century 20) cannot leave the window;
+# a DF13 stamp that is no 20xx date is flagged by its codec.
 CLOCK_FROM_MS = calendar.timegm((2000, 1, 1, 0, 0, 0, 0, 0, 0)) * 1000
 CLOCK_UNTIL_MS = calendar.timegm((2100, 1, 1, 0, 0, 0, 0, 0, 0)) * 1000
 

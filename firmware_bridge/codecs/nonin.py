@@ -10,7 +10,7 @@ import logging
 from collections import deque
 from typing import ClassVar
 
-from firmware_bridge.codecs.base import Codec
+from firmware_bridge.codecs.base import CLOCK_IMPLAUSIBLE, Codec
 from firmware_bridge.codecs.nonin_commands import (
     ACK,
     REPLIES,
@@ -398,4 +398,7 @@ class NoninDf13Codec(NoninCodec):
         self._set_frame_flags(record.flags)
         if "no_measurement" in record.flags:
             return total, self._screen([])  # the device says these numbers are no measurement
-        return total, self._screen(values_to_readings(record.hr, record.spo2, record.flags, record.device_time))
+        # Every record carries its 8 date bytes [ML][MP]: one that is no 20xx date (a century other than
+        # 20, month 13, noise) is a clock gone wrong, flagged like any other implausible device time.
+        flags = record.flags + (CLOCK_IMPLAUSIBLE if record.device_time is None else ())
+        return total, self._screen(values_to_readings(record.hr, record.spo2, flags, record.device_time))

@@ -76,8 +76,8 @@ def test_hl7_observation_time_inside_the_window_is_kept() -> None:
 @pytest.mark.parametrize("when, kept", [(ms(1903), False), (ms(1999, 12, 31, 23, 59, 59), False), (ms(2000), True),
                                         (ms(2099, 12, 31, 23, 59, 59), True), (ms(2100), False), (ms(9000), False)])
 def test_every_codec_screens_device_times_alike(protocol: str, when: int, kept: bool) -> None:
-    # Masimo (20YY) and Nonin DF13 (century 20) cannot spell a year outside 2000-2099 at all; the rule is
-    # the shared one all the same, applied where every codec's readings pass.
+    # Masimo (20YY) and Nonin DF13 (century 20; another is flagged as no real time) cannot give a year
+    # outside 2000-2099 at all; the rule is the shared one all the same, where every codec's readings pass.
     codec = codec_for(protocol)
     [r] = codec._screen([Reading.of(Metric.SPO2, 97, device_time=when, flags=("smart_point",))])
     assert (r.device_time == when) is kept
@@ -97,3 +97,24 @@ def test_framed_plx_spot_check_too() -> None:
 def test_an_obx_14_of_the_unix_epoch_is_judged_not_replaced_by_obr_7() -> None:
     [r] = hl7("20240301101500", "19700101000000")  # parses to 0: a time, if an implausible one
     assert r.device_time is None and FLAG in r.flags
+
+
+def df13(stamp: bytes) -> bytes:
+    from firmware_bridge.codecs.nonin_frames import DF13_ETX, DF13_HEADER, checksum
+
+    data = stamp + bytes((0x02, 0x00, 0x00, 72, 0, 97))
+    return DF13_HEADER + len(data).to_bytes(2, "big") + data + bytes((checksum(data), DF13_ETX))
+
+
+@pytest.mark.parametrize("stamp", ["1903010112000000", "9000010112000000", "2016130122474550", "ffffffffffffffff"])
+def test_nonin_df13_stamp_that_is_no_real_time_is_flagged(stamp: str) -> None:
+    codec = codec_for("nonin-df13")
+    readings = codec.feed(df13(bytes.fromhex(stamp))) + codec.flush()
+    assert [r.value for r in readings] == [97, 72]
+    assert all(r.device_time is None and FLAG in r.flags for r in readings)
+
+
+def test_nonin_df13_real_stamp_is_kept() -> None:
+    codec = codec_for("nonin-df13")
+    readings = codec.feed(df13(bytes.fromhex("2024030112300550"))) + codec.flush()
+    assert all(r.device_time == ms(2024, 3, 1, 12, 30, 5) + 500 and FLAG not in r.flags for r in readings)
