@@ -82,8 +82,8 @@ class GattPlxCodec(GattCodec):
             as_spot, as_continuous = self._spot_check(value), self._continuous(value)
             if as_spot != as_continuous:
                 raise BadValue(f"flags {flags:#04x}: {len(value)} bytes fit both the spot-check and the "
-                               "continuous PLX layout, which read differently; pass --uuid 2a5e (spot-check) "
-                               "or --uuid 2a5f (continuous)")
+                               "continuous PLX layout, which read differently; pass --uuid 2a5e or 2a5f "
+                               "(2a5e: spot-check, 2a5f: continuous)")
             return as_spot
         if continuous:
             return self._continuous(value)
