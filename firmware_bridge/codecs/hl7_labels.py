@@ -9,11 +9,14 @@ The code decides the metric (hl7_mdc). The rest of the row may name the measurem
 
 A row whose code is an arterial-line mean and whose label is a cuff systolic (150031^MDC_PRESS_BLD_
 NONINV_SYS) cannot be read as either: which one is wrong is unknowable here. Conservative, so that no
-good row is lost: only a label or sub-id code this table knows counts, and it must name a different
-measurement; an unknown label, free text or an instance number says nothing.
+good row is lost: a label counts only when it is one this table knows (case aside), a plain phrase of
+one vital sign ("Heart Rate"), or names a blood pressure without doubt (a cuff or a line word and one of
+systolic/diastolic/mean: "NIBP Systolic"); it must name a different measurement. Anything else (free
+text, a word like "arterial" that cuff monitors use too, an instance number) says nothing.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from firmware_bridge.codecs.hl7_mdc import MDC_METRICS, SCADA, mdc
@@ -76,6 +79,40 @@ LABELS: dict[str, str] = {
     **_names(PVC_RATE, "MDC_ECG_V_P_C_RATE", "PVC"),
 }
 
+# Whole labels, as some monitors spell the vital sign out (compared as lower-case words).
+PHRASES: dict[str, str] = {
+    **{p: BEAT_RATE for p in ("heart rate", "pulse rate")},
+    **{p: str(Metric.SPO2) for p in ("oxygen saturation", "pulse oximetry")},
+    **{p: str(Metric.RESP_RATE) for p in ("respiratory rate", "respiration rate", "resp rate")},
+    **{p: str(Metric.TEMPERATURE) for p in ("temperature", "body temperature")},
+    **{p: str(Metric.ETCO2) for p in ("end tidal co2", "etco2")},
+    "perfusion index": str(Metric.PERFUSION_INDEX),
+}
+# Words that say which blood pressure without doubt. Not "arterial": "mean arterial pressure" is what
+# cuff monitors call their mean too; "non-invasive" is read as one word before "invasive" is.
+_CUFF_WORDS = frozenset({"nibp", "nbp", "cuff", "noninvasive"})
+_LINE_WORDS = frozenset({"abp", "art", "ibp", "invasive", "aortic"})
+_PART_WORDS = {"sys": 0, "systolic": 0, "dia": 1, "diastolic": 1, "mean": 2}
+_NON_INVASIVE = re.compile(r"non[\s_-]*invasive")
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _named_in_words(label: str) -> str | None:
+    words = _WORD.findall(_NON_INVASIVE.sub("noninvasive", label.lower()))
+    if (phrase := PHRASES.get(" ".join(words))) is not None:
+        return phrase
+    kinds = {_CUFF if w in _CUFF_WORDS else _LINE for w in words if w in _CUFF_WORDS | _LINE_WORDS}
+    parts = {_PART_WORDS[w] for w in words if w in _PART_WORDS}
+    if len(kinds) == 1 and len(parts) == 1:
+        return _measurement(kinds.pop()[parts.pop()])
+    return None
+
+
+def named_by(label: str) -> str | None:
+    """The measurement a label names, if it names one without doubt; None otherwise."""
+    return LABELS.get(label.strip().upper()) or _named_in_words(label)
+
+
 # Decimal MDC codes an OBX-4 may end with: ours, and those outside the vocabulary named above (the same
 # SCADA partition arithmetic as hl7_mdc; 148066 as in the GE vector, 150045 and 150087 as PCD-01 rows carry).
 SUB_ID_CODES: dict[int, str] = {
@@ -95,7 +132,7 @@ def contradiction(metric: Metric, labels: Iterable[str], codes: Iterable[Metric 
     """
     want = _measurement(metric)
     for label in labels:
-        named = LABELS.get(label.strip().upper())
+        named = named_by(label)
         if named is not None and named != want:
             return f"label {label.strip()!r} names {named}"
     for code in codes:

@@ -33,6 +33,11 @@ def decode(*obx: str) -> tuple[list[Reading], Hl7OruCodec]:
     ("150033^MDC_PRESS_BLD_ART_PULM_SYS^MDC", "1.13.1.1"),  # a pulmonary artery label: not arterial BP
     ("150035^MDC_PRESS_BLD_VEN_CENT_MEAN^MDC", "1.13.1.3"),  # a CVP label
     ("150021^^MDC^150035^MDC_PRESS_BLD_ART_MEAN^MDC", "1"),  # the alternate identifier is another metric
+    ("150031^Non-invasive cuff systolic^MDC", "1"),  # spelled out
+    ("150031^NIBP Systolic^MDC", ""),
+    ("150035^NBP mean^MDC", ""),
+    ("150021^ABP Sys^MDC", ""),
+    ("150022^Invasive diastolic^MDC", ""),
 ])
 def test_pressure_rows_that_name_two_measurements_are_skipped(code: str, sub: str) -> None:
     readings, codec = decode(f"OBX|1|NM|{code}|{sub}|120|{MMHG}|||||R",
@@ -52,6 +57,8 @@ def test_pressure_rows_that_name_two_measurements_are_skipped(code: str, sub: st
     "150344^MDC_TEMP_SKIN^MDC|1|33.1|268192^^MDC",  # a skin temperature is not a body temperature
     "151562^MDC_TEMP^MDC|1|18|264928^^MDC",
     "151562^MDC_RESP_RATE^MDC^150456^MDC_PULS_OXIM_SAT_O2^MDC|1|18|264928^^MDC",
+    "150456^Heart Rate^MDC|1|97|262688^^MDC",
+    "147842^Oxygen saturation^MDC|1|72|264864^^MDC",
 ])
 def test_other_rows_that_name_two_measurements_are_skipped(obx: str) -> None:
     readings, codec = decode(f"OBX|1|NM|{obx}|||||R")
@@ -74,6 +81,15 @@ def test_other_rows_that_name_two_measurements_are_skipped(obx: str) -> None:
     ("147842^MDC_PULS_OXIM_PULS_RATE^MDC|1|72|264864^^MDC", "heart_rate"),
     ("150344^MDC_TEMP_RECT^MDC|1|37.1|268192^^MDC", "temperature"),  # another site of body temperature
     ("150456^MDC_PULS_OXIM_SAT_O2^MDC^59408-5^Oxygen saturation^LN|1|97|262688^^MDC", "spo2"),
+    ("150023^Mean Arterial Pressure^MDC|1|93|" + MMHG, "bp_mean"),  # what cuff monitors call MAP too
+    ("150035^Arterial mean^MDC|1|93|" + MMHG, "ibp_mean"),
+    ("150021^Non-invasive arterial systolic^MDC|1|120|" + MMHG, "bp_systolic"),
+    ("150021^NIBP Systolic^MDC|1|120|" + MMHG, "bp_systolic"),
+    ("150021^Systolic^MDC|1|120|" + MMHG, "bp_systolic"),  # which pressure? it does not say
+    ("150021^NIBP sys/dia^MDC|1|120|" + MMHG, "bp_systolic"),  # two parts: no judgement
+    ("150033^ART/NBP sys^MDC|1|120|" + MMHG, "ibp_systolic"),  # two kinds: no judgement
+    ("149530^Heart rate^MDC|1|72|264864^^MDC", "pulse_rate"),
+    ("150344^Body temperature^MDC|1|37.1|268192^^MDC", "temperature"),
 ])
 def test_rows_whose_names_agree_or_say_nothing_are_read(obx: str, metric: str) -> None:
     readings, codec = decode(f"OBX|1|NM|{obx}|||||R")
