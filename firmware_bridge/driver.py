@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -67,6 +68,7 @@ class Driver:
         self._last_frame_ms: int | None = None
         # Stats of codecs already replaced (each connection starts a fresh codec), so counters never go back.
         self._past = CodecStats()
+        self._past_skipped: Counter[str] = Counter()  # values the replaced codecs passed over, by reason
         self._opens = 0
         self._disconnects = 0
         self._codec_errors = 0
@@ -85,6 +87,10 @@ class Driver:
         counters = {k: v + getattr(stats, k) for k, v in self._past.as_dict().items()}
         counters.update(opens=self._opens, disconnects=self._disconnects, codec_errors=self._codec_errors,
                         callback_errors=self._callback_errors)
+        # "skipped_<reason>": values decoded but not emitted (e.g. skipped_implausible, HL7's
+        # skipped_code_label_conflict), which `edge-app doctor` puts in words.
+        skipped = self._past_skipped + self._codec.skipped
+        counters.update({f"skipped_{reason}": n for reason, n in sorted(skipped.items())})
         return DriverStatus(self.name, self._state, self._detail, self._since_ms, self._last_frame_ms,
                             counters, self._flags)
 
@@ -183,6 +189,7 @@ class Driver:
         old = self._codec
         for key, value in old.stats.as_dict().items():
             setattr(self._past, key, getattr(self._past, key) + value)
+        self._past_skipped.update(old.skipped)
         self._codec = self._codec_factory()
 
     def _set_state(self, state: DeviceState, detail: str) -> None:

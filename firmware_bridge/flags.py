@@ -23,8 +23,9 @@ UNRELIABLE: frozenset[str] = frozenset({
     "cable_life_expired", "incompatible_cable", "unrecognized_cable", "defective_cable", "sensor_calibrating",
     "sensor_life_expired", "emitter_temp_out_of_range", "sensor_current_limit",
     # Nonin serial formats (Nonin OEM protocol specifications): artifact, out of track, sensor alarm, red
-    # (low) perfusion, no measurement; DF8's sensor disconnected.
+    # (low) perfusion, no measurement; DF8's sensor disconnected and DF2's STATUS SNSD (sensor disconnect).
     "artifact", "out_of_track", "sensor_alarm", "perfusion_red", "no_measurement", "sensor_disconnected",
+    "sensor_disconnect",
     # GATT Heart Rate (HRS 1.0, 3.1.1.2): contact supported and not detected.
     "no_sensor_contact",
     # GATT Pulse Oximeter (PLXS 1.0.1, GSS 3.171-3.172): measurement status and device/sensor status.
@@ -48,15 +49,24 @@ UNRELIABLE: frozenset[str] = frozenset({
 })
 
 INFORMATIONAL: frozenset[str] = frozenset({
+    # Any codec (status only): the newest frame carried a value no patient has (firmware_bridge.plausible).
+    # That value is not emitted at all; the frame's other values stand on their own flags, so a glitching
+    # temperature probe does not take a monitor's SpO2 off the screen (doctor counts the dropped values).
+    "implausible_value",
     # Masimo ALARM bits and the EXC bits that do not concern SpO2 or pulse.
     "spo2_high", "spo2_low", "pulse_rate_high", "pulse_rate_low", "alarm_active", "alarm_silenced",
     "low_battery", "spco_high", "spco_low", "spmet_high", "spmet_low", "desat_index_alarm", "pi_delta_alarm",
     "masimo_set", "spco_low_confidence", "spmet_low_confidence",
-    # Nonin: marginal (yellow) and good (green) perfusion, battery, SmartPoint, a stored record.
-    "perfusion_green", "perfusion_yellow", "smart_point", "from_memory",
+    # Nonin: marginal (yellow) and good (green) perfusion, battery, SmartPoint, a stored record. DF8's
+    # critical battery: "device will turn-off after sending this status" (nonin_frames.py [DZ]), a power
+    # state; the measurement's own quality is in the other bits, so the values stand until it goes off.
+    "perfusion_green", "perfusion_yellow", "smart_point", "from_memory", "critical_battery",
     # GATT: contact detected, energy field saturated, stored or validated data, a clock never set.
     "sensor_contact", "energy_expended_saturated", "validated_data", "fully_qualified_data",
     "data_from_storage", "extended_display_update_ongoing", "device_clock_not_set", "irregular_pulse",
+    # Any codec: the device's timestamp was no real time and was dropped (firmware_bridge.plausible); the
+    # value stands, timed by its receipt.
+    "device_clock_implausible",
     # BLS pulse rate range detection: the cuff's pulse against its own limits; a glucose context follows.
     "pulse_rate_exceeds_upper_limit", "pulse_rate_below_lower_limit", "pulse_rate_range_reserved",
     "context_follows",

@@ -16,6 +16,7 @@ import msgspec
 from edge_app import config as config_mod
 from edge_app.cli.checks import FAIL, OK, WARN, Check
 from edge_app.cli.doctor_radio import bluetooth_checks, tls_check
+from edge_app.cli.skips import skipped_summary
 from edge_app.client import call_as, sync_client
 from edge_app.config import Config, DeviceConfig, is_loopback
 from edge_app.errors import ApiClientError, ConfigError, EdgeAppError
@@ -214,6 +215,8 @@ def _device(dev: DeviceConfig, live: Device | None, daemon_up: bool) -> Check:
     summary = f"{where}: {state}{f' ({detail})' if detail else ''}; {nbytes} bytes, {ok} frames ok, {bad} bad"
     if c.get("resyncs"):
         summary += f", {c['resyncs']} resyncs"
+    if skipped := skipped_summary(c):
+        summary += f"; {skipped}"
     last = live.last_frame_at
     if last:
         summary += f", last frame {_age(time.time() - last / 1000)} ago"
@@ -235,6 +238,11 @@ def _device(dev: DeviceConfig, live: Device | None, daemon_up: bool) -> Check:
     if bad > ok:
         return Check(name, WARN, summary, f"noisy line: check the cable, and that the monitor sends "
                                           f"{dev.baudrate} baud")
+    if c.get("skipped_code_label_conflict"):
+        return Check(name, WARN, summary, "the monitor labels some values as another measurement than their "
+                                          "code says (e.g. a cuff systolic coded as an arterial mean), so they "
+                                          "are not recorded: check its HL7 export settings and parameter "
+                                          "labels, or its firmware, with the vendor")
     return Check(name, OK, summary)
 
 

@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--hex", metavar="HEX", help="bytes as hex (spaces allowed)")
     src.add_argument("--text", metavar="TEXT", help="bytes as text (\\r and \\n escapes allowed)")
     src.add_argument("--file", metavar="PATH", help="a capture file ('-' for stdin)")
+    sp.add_argument("--uuid", metavar="UUID", help="gatt-* only: the characteristic the value came from "
+                                                 "(e.g. gatt-plx: 2a5e spot-check, 2a5f continuous)")
 
     sp = sub.add_parser("simulate", help="a simulated monitor writing real protocol bytes")
     sp.add_argument("protocol", metavar="PROTOCOL")
@@ -144,7 +146,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "decode":
         from edge_app.cli.decode import decode_command
 
-        return decode_command(args.protocol, hex_=args.hex, text=args.text, file=args.file)
+        return decode_command(args.protocol, hex_=args.hex, text=args.text, file=args.file, uuid=args.uuid)
     if cmd == "simulate":
         logs.setup("debug" if args.debug else "warning", journald=False)
         if args.bus:

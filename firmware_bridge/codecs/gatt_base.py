@@ -18,7 +18,7 @@ import logging
 
 from firmware_bridge.codecs.base import Codec
 from firmware_bridge.codecs.ieee11073 import Special, decode_float, decode_sfloat
-from firmware_bridge.metrics import METRICS, Metric
+from firmware_bridge.metrics import Metric
 from firmware_bridge.reading import Reading
 
 _LOGGER = logging.getLogger(__name__)
@@ -110,7 +110,8 @@ def bit_names(value: int, table: dict[int, str]) -> tuple[str, ...]:
 
 
 class Values:
-    """Collects the readings of one value: specials and implausible numbers become status, not readings."""
+    """Collects the readings of one value: specials become status, not readings (implausible numbers are
+    dropped for every codec at once: Codec._screen)."""
 
     def __init__(self, device_time: int | None = None, flags: tuple[str, ...] = ()) -> None:
         self.device_time = device_time
@@ -119,16 +120,15 @@ class Values:
         self.status: list[str] = []
 
     def add(self, metric: Metric, value: float | Special, scale: float = 1.0, offset: float = 0.0) -> None:
-        """A reading of value * scale + offset, unless it is a Special or outside the metric's bounds."""
+        """A reading of value * scale + offset, unless it is a Special."""
         if isinstance(value, Special):
             self.status.append(f"{metric}_{value.flag}")
             return
         number = value * scale + offset
-        info = METRICS[metric]
-        if (info.low is not None and number < info.low) or (info.high is not None and number > info.high):
-            self.status.append(f"{metric}_out_of_range")
-            return
-        shown: float = int(number) if float(number).is_integer() else round(number, 12)
+        # As hl7_oru shows a converted value: to 2 decimals, a whole number as an int. Binary floats of a
+        # decimal mantissa and exponent (and unit conversions) otherwise print as 97.00000001.
+        rounded = round(number, 2)
+        shown: float = int(rounded) if rounded.is_integer() else rounded
         self.readings.append(Reading.of(metric, shown, device_time=self.device_time, flags=self.flags))
 
 
@@ -143,7 +143,7 @@ class GattCodec(Codec):
         self.framed = framed
         self._buf = bytearray()
 
-    def feed(self, data: bytes) -> list[Reading]:
+    def _feed(self, data: bytes) -> list[Reading]:
         """Unframed: data is one characteristic value. Framed: any piece of the frame stream."""
         self.stats.bytes_in += len(data)
         if not self.framed:
@@ -172,11 +172,12 @@ class GattCodec(Codec):
             readings, status = self.decode(uuid16, value)
         except BadValue as exc:
             self.stats.frames_bad += 1
+            self.last_error = str(exc)
             _LOGGER.debug("%s: bad value (%s): %s", self.protocol, exc, value.hex())
             return []
         self.stats.frames_ok += 1
         self.status = status
-        return readings
+        return self._screen(readings)
 
     def other_value(self, uuid16: int, value: bytes) -> list[Reading]:
         """A frame from a characteristic that is not a measurement (e.g. a control point reply)."""

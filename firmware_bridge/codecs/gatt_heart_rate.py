@@ -45,6 +45,10 @@ class GattHeartRateCodec(GattCodec):
             else:
                 out.status.append("energy_expended_saturated")
         if flags & _RR:
+            # HRS 1.0 3.1.1 (flags bit 4): "one or more RR-Interval values are present"; a value whose flags
+            # promise them and then ends is damaged, so none of its numbers is trusted.
+            if not cur.remaining:
+                raise BadValue("flags say RR-intervals follow, but the value ends")
             if cur.remaining % 2:
                 raise BadValue("RR intervals are 16-bit; an odd byte is left")
             while cur.remaining:

@@ -66,20 +66,29 @@ class GattPlxCodec(GattCodec):
         if not value:
             raise BadValue("empty")
         if uuid16 is None:
-            uuid16 = self._guess(value)
+            return self._unframed(value)
         if uuid16 == PLX_SPOT_CHECK:
             return self._spot_check(value)
         return self._continuous(value)
 
-    @staticmethod
-    def _guess(value: bytes) -> int:
-        # Both layouts are flags-driven; only one matches a given length for most flag sets. When both
-        # do (e.g. flags 0: SpO2 + PR only) the two decode to the same readings, so either is right.
+    def _unframed(self, value: bytes) -> tuple[list[Reading], tuple[str, ...]]:
+        # Both layouts are flags-driven (PLXS 3.1.1.1, 3.2.1.1) and only the characteristic says which one a
+        # value has; its length tells them apart for most flag sets. Where both fit, they agree only when
+        # the flags name no optional field (0x00: SpO2 and PR alone); otherwise (0x0B, 0x0C, 0x17, 0x19, ...)
+        # a spot-check read as continuous loses its time and PAI and gains status bits it never had.
         flags = value[0]
-        if len(value) == continuous_size(flags):
-            return PLX_CONTINUOUS
-        if len(value) == spot_check_size(flags):
-            return PLX_SPOT_CHECK
+        spot, continuous = len(value) == spot_check_size(flags), len(value) == continuous_size(flags)
+        if spot and continuous:
+            as_spot, as_continuous = self._spot_check(value), self._continuous(value)
+            if as_spot != as_continuous:
+                raise BadValue(f"flags {flags:#04x}: {len(value)} bytes fit both the spot-check and the "
+                               "continuous PLX layout, which read differently; pass --uuid 2a5e or 2a5f "
+                               "(2a5e: spot-check, 2a5f: continuous)")
+            return as_spot
+        if continuous:
+            return self._continuous(value)
+        if spot:
+            return self._spot_check(value)
         raise BadValue(f"{len(value)} bytes fit neither PLX layout for flags {flags:#04x}")
 
     def _spot_check(self, value: bytes) -> tuple[list[Reading], tuple[str, ...]]:

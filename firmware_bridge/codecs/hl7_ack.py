@@ -70,6 +70,17 @@ def _at_least_2_5(version: str) -> bool:
     return m is not None and (int(m.group(1)), int(m.group(2))) >= (2, 5)
 
 
+def _names_structure(version: str, kind: list[str]) -> bool:
+    """Whether the ACK's MSH-9 carries its third component, message structure ACK (HL7 table 0354).
+
+    HL7 v2.5 ch. 2 (MSH-9, data type MSG): MSG.3 message structure is required, so from 2.5 on (and when
+    MSH-12 is missing, which only a current sender would leave out) every ACK is ACK^<trigger>^ACK, as
+    strict receivers check. Before 2.5 the component was optional: answer in the sender's own shape,
+    with it only if the sender used it (Philips Efficia's 2.4 guide shows ACK^R04 to its ORF^R04).
+    """
+    return len(kind) >= 3 or not version.strip() or _at_least_2_5(version)
+
+
 def build_ack(msh: Segment, error: AckError | None, *, application: str, facility: str,
               encoding: str = "utf-8") -> bytes:
     """The MLLP-framed ACK for a message with this MSH: AA, or error.ack with MSA-3 and ERR saying why.
@@ -82,10 +93,9 @@ def build_ack(msh: Segment, error: AckError | None, *, application: str, facilit
     esc = d.escape_text
     kind = msh.components(9)
     trigger = esc(_echo(kind[1])) if len(kind) > 1 else ""
-    # 2.4 and later name the message structure too (ORU^R01^ORU_R01): answer in the same shape.
-    parts = ["ACK", trigger, "ACK"] if len(kind) >= 3 else ["ACK", trigger] if trigger else ["ACK"]
     control_id = _echo(msh.raw(10))
     version = _echo(msh.raw(12))
+    parts = ["ACK", trigger, "ACK"] if _names_structure(version, kind) else ["ACK", trigger] if trigger else ["ACK"]
     header = ["MSH", d.encoding, esc(application), esc(facility), _echo(msh.raw(3)), _echo(msh.raw(4)),
               _echo(msh.raw(7)), "", d.component.join(parts), control_id, _echo(msh.raw(11)) or "P", version]
     msa = ["MSA", str(error.ack if error else AckCode.ACCEPT), control_id]

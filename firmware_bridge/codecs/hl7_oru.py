@@ -4,15 +4,14 @@ from __future__ import annotations
 import calendar
 import logging
 import re
-from collections import Counter
 from typing import ClassVar
 
 from firmware_bridge.codecs.base import Codec
 from firmware_bridge.codecs.hl7_ack import AckCode, AckError, ErrorCode, build_ack, wants_ack
 from firmware_bridge.codecs.hl7_er7 import Hl7SyntaxError, Message, Segment, parse_message, salvage_header
+from firmware_bridge.codecs.hl7_labels import contradiction
 from firmware_bridge.codecs.hl7_mdc import metric_for, to_canonical, unit_for
 from firmware_bridge.codecs.hl7_mllp import MAX_FRAME, Frame, MllpDeframer
-from firmware_bridge.metrics import METRICS
 from firmware_bridge.protocols import ProtocolName
 from firmware_bridge.reading import Reading
 
@@ -71,7 +70,7 @@ class Hl7OruCodec(Codec):
 
     Options: application and facility name this end in the ACK's MSH-3/MSH-4. Messages that are refused
     (AE/AR) give no readings at all: the monitor may send them again, and half a message twice is worse
-    than none. `skipped` counts OBX rows passed over, by reason.
+    than none. `skipped` counts OBX rows passed over, by reason (and, as for every codec, implausible values).
     """
 
     protocol: ClassVar[ProtocolName] = ProtocolName.HL7_ORU
@@ -80,11 +79,10 @@ class Hl7OruCodec(Codec):
         super().__init__()
         self.application = application
         self.facility = facility
-        self.skipped: Counter[str] = Counter()
         self._deframer = MllpDeframer(self.stats)
         self._out = bytearray()
 
-    def feed(self, data: bytes) -> list[Reading]:
+    def _feed(self, data: bytes) -> list[Reading]:
         """Consume bytes; return the readings of every message they complete."""
         self.stats.bytes_in += len(data)
         out: list[Reading] = []
@@ -92,7 +90,7 @@ class Hl7OruCodec(Codec):
             out += self._frame(f)
         return out
 
-    def flush(self) -> list[Reading]:
+    def _flush(self) -> list[Reading]:
         """Decode what is left: an unterminated frame, or bare unframed messages (a pasted capture)."""
         out: list[Reading] = []
         for rest in self._deframer.flush():
@@ -125,10 +123,11 @@ class Hl7OruCodec(Codec):
         self.stats.frames_ok += 1
         self.status = unavailable
         self._ack(message.msh, None, encoding)
-        return readings
+        return self._screen(readings)
 
     def _refuse(self, text: str, encoding: str, error: AckError, msh: Segment | None = None) -> list[Reading]:
         self.stats.frames_bad += 1
+        self.last_error = error.reason
         _LOGGER.debug("hl7: %s (%s)", error.reason, error.ack)
         header = msh or salvage_header(text)
         if header is not None:  # without even an MSH there is nobody to address an ACK to
@@ -163,11 +162,19 @@ class Hl7OruCodec(Codec):
             self._skip("header" if not value_type and not raw_value else "not_numeric")
             return None
         code = seg.components(3)
-        metric = metric_for(code[0], code[2] if len(code) > 2 else "")
-        if metric is None and len(code) > 3:  # the alternate identifier (CWE-4..6) may be the MDC one
-            metric = metric_for(code[3], code[5] if len(code) > 5 else "")
+        primary = metric_for(code[0], code[2] if len(code) > 2 else "")
+        # The alternate identifier (CWE-4..6) may be the MDC one.
+        alternate = metric_for(code[3], code[5] if len(code) > 5 else "") if len(code) > 3 else None
+        metric = primary or alternate
         if metric is None:
             self._skip("unknown_code")
+            return None
+        # A row whose own label, other identifier or sub-id names another measurement than its code: which
+        # half is wrong cannot be known, and reading it (a cuff systolic as an arterial mean) misleads NEWS2.
+        why = contradiction(metric, code[1:2] + code[4:5], (primary, alternate), seg.raw(4))
+        if why is not None:
+            _LOGGER.debug("hl7: OBX %s: code %s, but %s; skipped", position, code[0] or code[3], why)
+            self._skip("code_label_conflict")
             return None
         status = seg.component(11, 1).strip().upper()
         if status in NO_RESULT or not raw_value:
@@ -190,21 +197,16 @@ class Hl7OruCodec(Codec):
         if value is None:
             self._skip("unit")
             return None
-        info = METRICS[metric]
-        if (info.low is not None and value < info.low) or (info.high is not None and value > info.high):
-            self._skip("range")
-            return None
+        # Physiological bounds are checked for every codec at once (Codec._screen, firmware_bridge.plausible).
         converted = value != number
         flags = message_flags + tuple(_flag_word(f.strip().upper()) for f in seg.repetitions(8)
                                       if f.strip() and f.strip().upper() != "N")
         if status in STATUS_FLAGS:
             flags += (STATUS_FLAGS[status],)
         shown: float = round(value, 2) if converted else (int(number) if "." not in raw_value else number)
-        return Reading.of(metric, shown, device_time=parse_dtm(seg.component(14, 1)) or obr_time,
+        observed = parse_dtm(seg.component(14, 1))  # OBX-14; else OBR-7 (1970-01-01 00:00 is 0, still a time)
+        return Reading.of(metric, shown, device_time=obr_time if observed is None else observed,
                           flags=tuple(dict.fromkeys(flags)))
-
-    def _skip(self, reason: str) -> None:
-        self.skipped[reason] += 1
 
 
 def _check_header(msh: Segment) -> tuple[str, ...]:

@@ -112,7 +112,7 @@ class MasimoAsciiCodec(Codec):
         self._buf = bytearray()
         self._skipping = False  # inside an over-long line: drop bytes until its line end
 
-    def feed(self, data: bytes) -> list[Reading]:
+    def _feed(self, data: bytes) -> list[Reading]:
         """Consume bytes; return the readings of every line they complete."""
         self.stats.bytes_in += len(data)
         self._buf += data
@@ -131,7 +131,7 @@ class MasimoAsciiCodec(Codec):
             self._buf.clear()
         return out
 
-    def flush(self) -> list[Reading]:
+    def _flush(self) -> list[Reading]:
         """Decode a final line that has no line end (a capture or --text without a newline)."""
         line, skipping = bytes(self._buf), self._skipping
         self._buf.clear()
@@ -164,12 +164,13 @@ class MasimoAsciiCodec(Codec):
             readings, status = self._parse(text)
         except _BadLine as exc:
             self.stats.frames_bad += 1
+            self.last_error = str(exc)
             _LOGGER.debug("masimo: bad line (%s): %r", exc, raw)
             return []
         self.stats.frames_ok += 1
         if status is not None:
             self.status = status
-        return readings
+        return self._screen(readings)
 
     def _parse(self, text: str) -> tuple[list[Reading], tuple[str, ...] | None]:
         """Readings of one line, and its flags (None if it carries no ALARM/EXC: status unknown, not clear)."""

@@ -10,7 +10,7 @@ import logging
 from collections import deque
 from typing import ClassVar
 
-from firmware_bridge.codecs.base import Codec
+from firmware_bridge.codecs.base import CLOCK_IMPLAUSIBLE, Codec
 from firmware_bridge.codecs.nonin_commands import (
     ACK,
     REPLIES,
@@ -107,13 +107,13 @@ class NoninCodec(Codec):
         self._pending = deque(kind for kind, _ in self._commands)
         return b"".join(command for _, command in self._commands)
 
-    def feed(self, data: bytes) -> list[Reading]:
+    def _feed(self, data: bytes) -> list[Reading]:
         """Consume bytes; return the readings of every frame (format 2/7: every packet) they complete."""
         self.stats.bytes_in += len(data)
         self._buf += data
         return self._scan(final=False)
 
-    def flush(self) -> list[Reading]:
+    def _flush(self) -> list[Reading]:
         """End of input: decode what can be decoded without waiting for more bytes, then start afresh."""
         out = self._scan(final=True)
         self._buf.clear()
@@ -274,7 +274,7 @@ class _PacketCodec(NoninCodec):
         self._packet = None
         flags = packet.flags(snsd=self.SNSD)
         self._set_frame_flags(flags)
-        return values_to_readings(packet.hr, packet.spo2, flags)
+        return self._screen(values_to_readings(packet.hr, packet.spo2, flags))
 
 
 class NoninDf2Codec(_PacketCodec):
@@ -363,7 +363,7 @@ class NoninDf8Codec(NoninCodec):
         self.stats.frames_ok += 1
         frame = decode_df8(raw)
         self._set_frame_flags(frame.flags)
-        return values_to_readings(frame.hr, frame.spo2, frame.flags)
+        return self._screen(values_to_readings(frame.hr, frame.spo2, frame.flags))
 
 
 class NoninDf13Codec(NoninCodec):
@@ -397,5 +397,8 @@ class NoninDf13Codec(NoninCodec):
         record = decode_df13_data(data)
         self._set_frame_flags(record.flags)
         if "no_measurement" in record.flags:
-            return total, []  # the device says these numbers are no measurement
-        return total, values_to_readings(record.hr, record.spo2, record.flags, record.device_time)
+            return total, self._screen([])  # the device says these numbers are no measurement
+        # Every record carries its 8 date bytes [ML][MP]: one that is no 20xx date (a century other than
+        # 20, month 13, noise) is a clock gone wrong, flagged like any other implausible device time.
+        flags = record.flags + (CLOCK_IMPLAUSIBLE if record.device_time is None else ())
+        return total, self._screen(values_to_readings(record.hr, record.spo2, flags, record.device_time))

@@ -16,6 +16,8 @@ decoders that cite the Nonin documents, and is named with the one it comes from:
 [IS] Isansys Patient Gateway, com/isansys/patientgateway/bluetooth/SpO2/NoninWristOx.java (public copy):
      WristOx2 3150, data formats 2 and 8, citing Nonin's 3150TechSpec_ENG.pdf pages 11-12.
 [MP] NHS Digital MediPi, org/medipi/devices/drivers/domain/N9560Measurement.java: 9560, data format 13.
+[DZ] drphrozen/javautilityclasses, NoninAndroid/src/dk/iha/nonin/Format8.java: data format 8, each bit with
+     the Nonin OEM specification's own description.
 """
 from __future__ import annotations
 
@@ -50,11 +52,17 @@ HR_MSB, HR_LSB, SPO2, REV, TMR_MSB, TMR_LSB, STAT2 = 0, 1, 2, 3, 5, 6, 7
 SPO2_D, SPO2_FAST, SPO2_BB, E_HR_MSB, E_HR_LSB, E_SPO2, E_SPO2_D = 8, 9, 10, 13, 14, 15, 16
 HR_D_MSB, HR_D_LSB, E_HR_D_MSB, E_HR_D_LSB = 19, 20, 21, 22
 
-# Format 8 bits [ML DataFormat8Serialiser][IS SERIAL_DATA_FORMAT_EIGHT__*]. LPRF/MPRF are the format's
+# Format 8 bits [ML DataFormat8Serialiser][IS SERIAL_DATA_FORMAT_EIGHT__*][DZ]. LPRF/MPRF are the format's
 # "low/no" and "low/marginal" signal quality, the same wording [CP] gives format 7's red and yellow.
-DF8_STATUS_BITS: dict[int, str] = {0x20: "out_of_track", 0x10: "perfusion_red", 0x08: "perfusion_yellow",
-                                   0x04: "artifact"}
-DF8_STAT2_BITS: dict[int, str] = {0x20: "smart_point", 0x08: "sensor_alarm", 0x01: "low_battery"}
+# STATUS bit 6 (SNSD) is "an absence of signal, meaning the sensor is disconnected" [DZ isSensorDisconnected]:
+# no number sent with it is the patient's (flags.py: UNRELIABLE).
+DF8_STATUS_BITS: dict[int, str] = {0x40: "sensor_disconnected", 0x20: "out_of_track", 0x10: "perfusion_red",
+                                   0x08: "perfusion_yellow", 0x04: "artifact"}
+# STAT2 bit 1 is "Critical Battery condition - device will turn-off after sending this status" [DZ][IS
+# STAT2__CRITICAL_BATTERY_BIT]: a power state, not a measurement one (the signal-quality bits say that), so
+# the values stand (flags.py: INFORMATIONAL) and go stale by themselves once the oximeter is off.
+DF8_STAT2_BITS: dict[int, str] = {0x20: "smart_point", 0x08: "sensor_alarm", 0x02: "critical_battery",
+                                  0x01: "low_battery"}
 
 # Format 13: NUL, STX, packet type 0x000D, 16-bit big-endian data length, data, checksum, ETX [ML][MP].
 DF13_HEADER = b"\x00\x02\x00\x0d"

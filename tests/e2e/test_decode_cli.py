@@ -62,3 +62,43 @@ def test_bad_input_exits_2_with_one_line(args: list[str], words: str) -> None:
     assert r.stdout == ""
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0], r.stderr
+
+
+# A PLX spot-check with flags 0x0B (timestamp, measurement status, PAI): 16 bytes, which flags 0x0B of the
+# continuous layout (fast, slow, device status) also fills: flags, SpO2 97, PR 61, 2024-01-02 03:04:05,
+# measurement status "validated data", PAI 2.5 (SFLOAT 25e-1).
+SPOT_0B = "0b" "6100" "3d00" "e807010203040" "5" "8000" "19f0"
+
+
+def test_ambiguous_plx_value_without_uuid_is_refused_with_the_fix() -> None:
+    r = decode("gatt-plx", "--hex", SPOT_0B)
+    assert r.returncode == 2 and r.stdout == ""
+    [line] = r.stderr.strip().splitlines()
+    assert "--uuid 2a5e" in line and "2a5f" in line and "no valid gatt-plx frame" in line
+
+
+@pytest.mark.parametrize("uuid", ["2a5e", "2A5E", "0x2a5e", "00002a5e-0000-1000-8000-00805f9b34fb"])
+def test_uuid_names_the_characteristic_of_a_gatt_value(uuid: str) -> None:
+    r = decode("gatt-plx", "--uuid", uuid, "--hex", SPOT_0B)
+    assert r.returncode == 0, r.stderr
+    got = {d["metric"]: d for d in map(json.loads, r.stdout.splitlines())}
+    assert {k: v["value"] for k, v in got.items()} == {"spo2": 97, "pulse_rate": 61, "perfusion_index": 2.5}
+    assert got["spo2"]["device_time"] == 1704164645000 and got["spo2"]["flags"] == ["validated_data"]
+
+
+def test_uuid_of_the_continuous_characteristic_reads_the_other_layout() -> None:
+    r = decode("gatt-plx", "--uuid", "2a5f", "--hex", SPOT_0B)
+    assert r.returncode == 0, r.stderr
+    assert {json.loads(x)["metric"] for x in r.stdout.splitlines()} == {"spo2", "pulse_rate"}
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["masimo-ascii", "--uuid", "2a5e", "--text", "x"], "--uuid: masimo-ascii is not a Bluetooth GATT protocol"),
+    (["gatt-plx", "--uuid", "2a37", "--hex", "00"], "--uuid 2a37: gatt-plx reads 2a5e, 2a5f"),
+    (["gatt-plx", "--uuid", "nope", "--hex", "00"], "--uuid nope: not a Bluetooth UUID"),
+])
+def test_bad_uuid_exits_2_with_one_line(args: list[str], words: str) -> None:
+    r = decode(*args)
+    assert r.returncode == 2 and r.stdout == ""
+    [line] = r.stderr.strip().splitlines()
+    assert words in line, line

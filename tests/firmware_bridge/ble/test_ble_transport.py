@@ -80,7 +80,7 @@ async def test_heart_rate_notifications_by_scan_with_device_information(fake_blu
             strap.send(0x2A37, value)
         await wait_for(lambda: len(run.values("heart_rate")) == 3, what="3 heart rates")
         assert run.values("heart_rate") == [72, 300, 85]
-        assert run.values("energy_expended") == [50] and run.values("rr_interval") == [33 / 1024]
+        assert run.values("energy_expended") == [50] and run.values("rr_interval") == [0.03]  # 33/1024 s, to 2 decimals
         assert run.transport.device_info == {"address": strap.address, "name": "HRM-FAKE", "manufacturer": "Acme Medical",
                                              "model": "FAKE-1", "serial": "SN0001", "firmware": "1.2.3"}
     assert not strap.device.connected and not strap.subscribed(0x2A37)

@@ -78,7 +78,7 @@ def test_glucose_kg_per_l_and_mol_per_l_to_mmol_per_l_with_time_offset() -> None
     # 90 mg/dL = 0.0009 kg/L = 9e-4 -> SFLOAT 9e-4 ; 90 / 18.016 = 4.9956 mmol/L
     kg = bytes((0x03,)) + b"\x01\x00" + base + (-5).to_bytes(2, "little", signed=True) + encode_sfloat(9, -4) + b"\x11"
     (r,) = decode("gatt-glucose", kg)
-    assert r.unit == "mmol/L" and abs(r.value - 90 / 18.016) < 1e-6  # type: ignore[operator]
+    assert r.unit == "mmol/L" and r.value == 5  # 90 / 18.016 = 4.9956, to 2 decimals
     assert r.device_time == utc_ms(2019, 2, 27, 11, 5, 30)
     assert r.flags == ("sample_capillary_whole_blood", "location_finger")
     mol = bytes((0x06,)) + b"\x02\x00" + base + encode_sfloat(55, -4) + b"\xf1"  # 5.5 mmol/L, location n/a
@@ -109,7 +109,8 @@ def test_heart_rate_damaged_values_are_counted(value: str) -> None:
 
 def test_heart_rate_beyond_bounds_is_status_not_a_reading() -> None:
     codec = codec_for("gatt-heart-rate")
-    assert codec.feed(b"\x01\xff\x7f") == [] and codec.status == ("heart_rate_out_of_range",)
+    assert codec.feed(b"\x01\xff\x7f") == [] and codec.status == ("implausible_value",)
+    assert codec.skipped["implausible"] == 1
 
 
 def test_blood_pressure_kpa_and_nan_mean() -> None:

@@ -286,7 +286,7 @@ def test_escaped_delimiters_and_other_encoding_characters() -> None:
     assert [(str(r.metric), r.value) for r in readings] == [("spo2", 97)]
     [ack] = acks_with_delims(codec)
     # Echoed fields keep the sender's own delimiters and escapes.
-    assert ack == "MSH#$%@*#EDGE-APP##MON@T@X#FAC|1#20240301101500##ACK$R01#A@F@1#P#2.6\rMSA#AA#A@F@1\r"
+    assert ack == "MSH#$%@*#EDGE-APP##MON@T@X#FAC|1#20240301101500##ACK$R01$ACK#A@F@1#P#2.6\rMSA#AA#A@F@1\r"
 
 
 def acks_with_delims(codec: Hl7OruCodec) -> list[str]:
