@@ -14,7 +14,7 @@ from firmware_bridge.flags import is_unreliable
 
 from edge_app.clinical import news2 as n2
 from edge_app.clinical.current import in_order
-from edge_app.clinical.vitals import VitalsRules, current_vitals, pulse_for_news2
+from edge_app.clinical.vitals import DEFAULT_MANUAL_PRECEDENCE_MS, VitalsRules, current_vitals, pulse_for_news2
 from edge_app.model.encounter import Patient
 from edge_app.model.news2 import News2, News2Parameters
 from edge_app.model.observation import Observation
@@ -70,13 +70,14 @@ def _letter(vitals: Mapping[str, VitalSign], parameter: str) -> str | None:
     return v.value
 
 
-def news2_inputs(vitals: Mapping[str, VitalSign]) -> tuple[dict[str, VitalSign], list[str]]:
+def news2_inputs(vitals: Mapping[str, VitalSign], manual_precedence_ms: int = DEFAULT_MANUAL_PRECEDENCE_MS
+                 ) -> tuple[dict[str, VitalSign], list[str]]:
     """The vitals entry each NEWS2 parameter is scored from (current ones only), and the parameters whose
     newest value is stale (RCP NEWS2 2017 scores the patient's present physiology: an old value is not it)."""
     scored: dict[str, VitalSign] = {}
     stale: list[str] = []
     for p in n2.PARAMETERS:
-        v = pulse_for_news2(vitals) if p == "pulse" else vitals.get(p)
+        v = pulse_for_news2(vitals, manual_precedence_ms) if p == "pulse" else vitals.get(p)
         if v is None or v.value is None:
             continue
         if v.state == "current":
@@ -86,10 +87,11 @@ def news2_inputs(vitals: Mapping[str, VitalSign]) -> tuple[dict[str, VitalSign],
     return scored, stale
 
 
-def news2_of(vitals: Mapping[str, VitalSign], scale: int, age: int | None = None) -> News2:
+def news2_of(vitals: Mapping[str, VitalSign], scale: int, age: int | None = None,
+             manual_precedence_ms: int = DEFAULT_MANUAL_PRECEDENCE_MS) -> News2:
     """NEWS2 from an encounter's current vitals (clinical.vitals.current_vitals): what the screen shows is
     what is scored. Pulse is the freshest reliable of heart_rate and pulse_rate (vitals.pulse_for_news2)."""
-    used, stale = news2_inputs(vitals)
+    used, stale = news2_inputs(vitals, manual_precedence_ms)
     inputs = n2.News2Inputs(resp_rate=_number(used, "resp_rate"), spo2=_number(used, "spo2"),
                             oxygen_supplement=_on_oxygen(used, "oxygen_supplement"),
                             bp_systolic=_number(used, "bp_systolic"), pulse=_number(used, "pulse"),
@@ -157,7 +159,7 @@ def news2_trend(observations: Sequence[Observation], scales: int | Sequence[tupl
         if o.source == "device":
             last_device_step = o.received_at
         vitals = current_vitals(newest.values(), rules, o.received_at)
-        total = news2_of(vitals, scale_at(changes, o.received_at), age).total
+        total = news2_of(vitals, scale_at(changes, o.received_at), age, rules.manual_precedence_ms).total
         if total is not None and (not trend or trend[-1][1] != total):
             trend.append((o.received_at, total))
     return trend

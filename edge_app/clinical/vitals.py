@@ -187,13 +187,25 @@ def _source_view(src: _Source, metric: str, rules: VitalsRules, now_ms: int,
                        observation_id=o.id)
 
 
-def pulse_for_news2(vitals: Mapping[str, VitalSign]) -> VitalSign | None:
-    """NEWS2's pulse: the freshest reliable of heart_rate (ECG) and pulse_rate (oximeter), heart_rate while
-    both are current (RCP NEWS2 2017 scores "pulse" from whichever is measured; the ECG counts beats, an
-    oximeter counts only perfused ones). Neither current: the newer stale one (shown, not scored)."""
+def pulse_for_news2(vitals: Mapping[str, VitalSign],
+                    manual_precedence_ms: int = DEFAULT_MANUAL_PRECEDENCE_MS) -> VitalSign | None:
+    """NEWS2's pulse: the freshest reliable of heart_rate and pulse_rate (RCP NEWS2 2017 scores "pulse"
+    from whichever is measured). While both are current: a rate the crew entered within its precedence
+    window (they counted it on purpose), else a monitor's heart_rate (the ECG counts every beat, an
+    oximeter only perfused ones), else the newer. So a heart rate typed once does not hold the score
+    against the oximeter's live pulse for the rest of its hour. Neither current: the newer stale one
+    (shown, not scored)."""
     hr, pr = vitals.get(Metric.HEART_RATE), vitals.get(Metric.PULSE_RATE)
     current = [v for v in (hr, pr) if v is not None and v.state == "current"]
-    if current:
+    if len(current) == 1:
         return current[0]
+    if current:
+        typed = [v for v in current if v.source == MANUAL and (v.age_s or 0) * 1000 <= manual_precedence_ms]
+        if typed:
+            return max(typed, key=lambda v: v.time or 0)
+        devices = [v for v in current if v.source != MANUAL]
+        if hr in devices:
+            return hr
+        return max(devices or current, key=lambda v: v.time or 0)
     known = [v for v in (hr, pr) if v is not None and v.value is not None]
     return max(known, key=lambda v: v.time or 0) if known else (hr or pr)

@@ -76,7 +76,7 @@ class HandoverService:
         # Each metric's value as the vitals rule picks it: the handover reads what the screen shows.
         latest = {m: reader.observation(v.observation_id) for m, v in vitals.vitals.items()
                   if v.observation_id is not None}
-        pulse = pulse_for_news2(vitals.vitals)
+        pulse = news2.inputs.get("pulse") or pulse_for_news2(vitals.vitals, self.vitals.rules.manual_precedence_ms)
         if pulse is not None and pulse.metric == "pulse_rate":
             latest.pop("heart_rate", None)  # the handover says the pulse NEWS2 scored (a stale ECG rate is not it)
         return HandoverInputs(record=record, latest=latest, news2=news2, observations=observations,

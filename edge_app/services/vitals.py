@@ -67,7 +67,8 @@ class VitalsService:
         reader = self.store.reader
         enc = reader.encounter(encounter_id)
         vitals = self.vitals(encounter_id)
-        return vitals, news2_of(vitals.vitals, enc.spo2_scale, age_years(enc.patient, vitals.at))
+        return vitals, news2_of(vitals.vitals, enc.spo2_scale, age_years(enc.patient, vitals.at),
+                                self.rules.manual_precedence_ms)
 
     def chart(self, encounter_id: str, reason: ChartReason, actor: str, now: int | None = None) -> ChartSet | None:
         """Chart the devices' current values into the record (call on a reader thread; the write is queued

@@ -224,7 +224,7 @@ class VitalsApp(EncounterActions, AtmistEntries, App[int]):
                     self._add_point(event.metric, event.received_at, event.value)
             case VitalsChanged():
                 if self._is_shown(event.encounter_id):
-                    self._show_vitals(event.vitals)
+                    self._show_vitals(event.vitals, event.news2)
                     self.news2 = event.news2
             case News2Changed():
                 pass  # the vitals event carries the same score, with the values it was scored from
@@ -262,11 +262,12 @@ class VitalsApp(EncounterActions, AtmistEntries, App[int]):
             if metric in tile.metrics:
                 tile.add_point(time_ms, value)
 
-    def _show_vitals(self, vitals: dict[str, VitalSign]) -> None:
+    def _show_vitals(self, vitals: dict[str, VitalSign], news2: News2 | None) -> None:
         """Every tile from the current vitals: the one rule's answer, the same NEWS2 scored (pulse: the
-        one NEWS2 takes, heart_rate or pulse_rate)."""
+        one NEWS2 took, heart_rate or pulse_rate; the rule's own pick when NEWS2 scored none)."""
+        scored_pulse = news2.inputs.get("pulse") if news2 is not None else None
         for tile in self.main.query(VitalTile):
-            vital = pulse_for_news2(vitals) if tile.metrics == PULSE else vitals.get(tile.metrics[0])
+            vital = (scored_pulse or pulse_for_news2(vitals)) if tile.metrics == PULSE else vitals.get(tile.metrics[0])
             tile.show(vital, vitals.get(tile.pair) if tile.pair else None)
             if vital is not None:
                 tile.display = True
@@ -320,7 +321,7 @@ class VitalsApp(EncounterActions, AtmistEntries, App[int]):
             return
         if not self._is_shown(encounter_id):
             return  # another encounter was picked meanwhile
-        self._show_vitals(vitals.vitals)
+        self._show_vitals(vitals.vitals, news2)
         self.news2 = news2
         since = (time.time() - TREND_S) * 1000
         for row in rows:

@@ -10,7 +10,8 @@ from firmware_bridge.plausible import clock_plausible, plausible
 from firmware_bridge.protocols import ProtocolName
 from firmware_bridge.reading import Reading
 
-# The status flag of a codec whose newest frames carried a value no patient has (flags.py: UNRELIABLE).
+# The status flag of a codec whose newest frames carried a value no patient has (flags.py: INFORMATIONAL:
+# that value is never emitted; the frame's other values stand on their own flags).
 IMPLAUSIBLE_VALUE = ("implausible_value",)
 # The flag of a reading whose device time was dropped as no real time (flags.py: INFORMATIONAL).
 CLOCK_IMPLAUSIBLE = ("device_clock_implausible",)

@@ -163,6 +163,19 @@ def test_pulse_is_the_heart_rate_while_both_are_fresh_else_the_fresh_one() -> No
     assert (got.metric, got.state) == ("pulse_rate", "stale")
 
 
+def test_a_heart_rate_typed_once_does_not_hold_the_score_against_the_live_pulse() -> None:
+    # The crew counted HR 72 ten minutes ago; the oximeter now says 135. Within 5 minutes the typed rate
+    # stands; after that the monitor's live pulse is NEWS2's pulse (RCP: score the current physiology).
+    typed = [obs(1, "heart_rate", 72, T0 - 2 * MIN), obs(2, "pulse_rate", 135, T0 - S, "oximeter")]
+    assert pulse_for_news2(vitals_of(typed)).source == "manual"
+    later = [obs(1, "heart_rate", 72, T0 - 10 * MIN), obs(2, "pulse_rate", 135, T0 - S, "oximeter")]
+    vitals = vitals_of(later)
+    assert vitals["heart_rate"].state == "current"  # still the heart rate's current value, shown as such
+    pulse = pulse_for_news2(vitals)
+    assert (pulse.metric, pulse.value) == ("pulse_rate", 135)
+    assert news2_of(vitals, 1).parameters.pulse == 3
+
+
 # -- NEWS2 never hides urgency -------------------------------------------------------------------------------
 def test_an_incomplete_score_still_says_the_band_its_known_parameters_demand() -> None:
     rows = [obs(1, "resp_rate", 30, T0), obs(2, "spo2", 85, T0 - S, "oximeter"), obs(3, "consciousness", "U", T0)]
