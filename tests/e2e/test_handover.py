@@ -33,6 +33,9 @@ def test_fhir_bundle_and_atmist_for_a_real_job(root: Path, procs: list[Proc]) ->
         wait_for(lambda: len(c.get(f"/api/v1/encounters/{eid}/observations", params={"metric": "spo2", "resolution": "raw"}).json()) >= 3,
                  10, "oximeter readings on the encounter")
         assert c.get(f"/api/v1/encounters/{eid}").json()["patient"]["nhs_number"] == "9434765919"
+        # The monitor's values enter the record when charted: at once on the first vitals tick, every 5 min,
+        # or when asked (k) as here, so the Bundle surely has them.
+        assert c.post(f"/api/v1/encounters/{eid}/chart").status_code == 201
         r = c.get(f"/api/v1/encounters/{eid}/fhir")
         assert r.status_code == 200 and r.headers["content-type"].startswith("application/fhir+json")
         bundle = r.json()
