@@ -45,7 +45,8 @@ LINE = (("spo2", 97, "%"), ("pulse_rate", 80, "/min"), ("perfusion_index", 3.2, 
 
 def build_backlog(db_path: Path, encounters: int, per_encounter: int = OBS_PER_ENCOUNTER) -> list[str]:
     """What the daemon would have written: an oximeter's readings (3 per line, a line a second) attached to
-    the active encounter, then handed over and closed with forwarding on: one outbox entry per encounter."""
+    the active encounter, all in its record, then handed over and closed with forwarding on: one outbox
+    entry per encounter."""
     from edge_app.store.encounters import change_encounter, create_encounter
     from edge_app.model.observation import NewObservation
     from edge_app.store.devices import upsert_device
@@ -67,6 +68,10 @@ def build_backlog(db_path: Path, encounters: int, per_encounter: int = OBS_PER_E
                                   received_at=start + 120_000 + j * 1000, source="device", device="ox")
                    for j in range(lines) for m, v, u in LINE][:per_encounter]
             w.submit(insert_device_observations(obs)).result()
+            # The worst case for the uplink: every reading in the record, as records made before charting
+            # (which charts a monitor's values every 5 min) are; the drain rate is per Observation sent.
+            w.submit(lambda db, eid=eid: db.execute("UPDATE observations SET charted = 1 WHERE encounter_id = ?",
+                                                    (eid,))).result()
             end = start + 120_000 + lines * 1000
             w.submit(change_encounter(eid, {"status": "handed_over", "times.handover": end}, end, "crew",
                                       forward=True)).result()
