@@ -1,5 +1,6 @@
-"""The daemon's timed work: the watchdog ping, the device tick (live state, retries, STATUS=), the vitals tick (vitals and NEWS2 on the stream),
-and retention (with the tablet certificate's renewal)."""
+"""The daemon's timed work: the watchdog ping, the device tick (live state, retries, STATUS=), the vitals
+tick (vitals and NEWS2 on the stream, the record's chart interval), and retention (with the tablet
+certificate's renewal)."""
 from __future__ import annotations
 
 import asyncio
