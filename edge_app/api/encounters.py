@@ -9,7 +9,7 @@ from litestar.exceptions import ClientException
 from litestar.params import Parameter
 
 from edge_app.api.common import EncounterId, actor_of
-from edge_app.api.guards import CREW, EVERYONE, admits
+from edge_app.api.guards import CREW, admits
 from edge_app.model.encounter import Encounter, EncounterEvent, Intervention, MedicationGiven, Note, TimeName
 from edge_app.model.requests import (
     EncounterCreate,
@@ -47,13 +47,13 @@ class EncounterController(Controller):
                      request: Request[Any, Any, Any]) -> Encounter:
         return await encounters.create(data.incident_ref, actor_of(request))
 
-    @get("/", summary="Encounters, newest first", sync_to_thread=True, opt=admits(EVERYONE))
+    @get("/", summary="Encounters, newest first", sync_to_thread=True, opt=admits(CREW))
     def list(self, encounters: EncounterService, request: Request[Any, Any, Any],
              status: Annotated[str | None, Parameter(pattern="^(open|handed_over|closed)$")] = None,
              limit: Annotated[int, Parameter(ge=1, le=1000)] = 100) -> builtins.list[Encounter]:
         return encounters.list(status, limit, actor_of(request))
 
-    @get("/{encounter_id:str}", summary="One encounter; its version is the ETag", opt=admits(EVERYONE))
+    @get("/{encounter_id:str}", summary="One encounter; its version is the ETag", opt=admits(CREW))
     async def get_one(self, encounters: EncounterService, encounter_id: EncounterId,
                       request: Request[Any, Any, Any]) -> Response[Encounter]:
         return _tagged(await encounters.read(encounter_id, actor_of(request)))
@@ -86,7 +86,7 @@ class EncounterController(Controller):
         return await encounters.add_note(encounter_id, data, actor_of(request))
 
     @get("/{encounter_id:str}/events", summary="Every change to the record, in order", sync_to_thread=True,
-         opt=admits(EVERYONE))
+         opt=admits(CREW))
     def events(self, encounters: EncounterService, encounter_id: EncounterId, request: Request[Any, Any, Any]
                ) -> builtins.list[EncounterEvent]:
         return encounters.events(encounter_id, actor_of(request))

@@ -7,14 +7,14 @@ from litestar import Controller, MediaType, Request, Response, get
 from litestar.params import Parameter
 
 from edge_app.api.common import EncounterId, actor_of
-from edge_app.api.guards import EVERYONE, admits
+from edge_app.api.guards import CREW, admits
 from edge_app.services.handover import HandoverFormat, HandoverService
 
 
 class HandoverController(Controller):
     path = "/api/v1/encounters/{encounter_id:str}"
     tags = ["handover"]
-    opt = admits(EVERYONE)
+    opt = admits(CREW)
 
     @get("/fhir", summary="The record as a FHIR R4 transaction Bundle (PUT by client-assigned UUIDs)",
          sync_to_thread=True, media_type="application/fhir+json")

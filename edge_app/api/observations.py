@@ -8,7 +8,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import Parameter
 
 from edge_app.api.common import EncounterId, actor_of
-from edge_app.api.guards import CREW, EVERYONE, admits
+from edge_app.api.guards import CREW, admits
 from edge_app.model.news2 import News2
 from edge_app.model.observation import GcsResult, Observation
 from edge_app.model.requests import GcsCreate, MetricName, ObservationCreate
@@ -38,7 +38,7 @@ class EncounterObservationController(Controller):
 
     @get("/observations", summary="Observations of an encounter, in order: the charted record (every entry, "
          "device values charted at an interval), or resolution=raw for every reading as it came",
-         sync_to_thread=True, opt=admits(EVERYONE))
+         sync_to_thread=True, opt=admits(CREW))
     def observations(self, observations: ObservationService, encounter_id: EncounterId,
                      request: Request[Any, Any, Any], metric: MetricName | None = None, after: After = 0,
                      limit: Limit = 1000, resolution: Resolution = "charted") -> list[Observation]:
@@ -58,7 +58,7 @@ class EncounterObservationController(Controller):
         return vitals.read_vitals(encounter_id, actor_of(request))
 
     @get("/news2", summary="NEWS2 from the current value of each parameter", sync_to_thread=True,
-         opt=admits(EVERYONE))
+         opt=admits(CREW))
     def news2(self, vitals: VitalsService, encounter_id: EncounterId, request: Request[Any, Any, Any]) -> News2:
         return vitals.read_news2(encounter_id, actor_of(request))
 

@@ -115,7 +115,8 @@ def test_pair_command_prints_code_url_and_fingerprint(tablet_daemon: tuple[Daemo
     assert server_fingerprint(port)[:8] in out.replace(":", "")
 
 
-def test_uplink_scope_reads_records_and_nothing_else(tablet_daemon: tuple[Daemon, int]) -> None:
+def test_uplink_scope_reads_no_record_over_tls(tablet_daemon: tuple[Daemon, int]) -> None:
+    """An uplink-scope token (issue 16, finding 1) reaches the outbox and status, never a record."""
     d, port = tablet_daemon
     with d.client() as local:
         code = local.post("/api/v1/pairing-codes", json={"scope": "uplink"}).json()["code"]
@@ -123,9 +124,10 @@ def test_uplink_scope_reads_records_and_nothing_else(tablet_daemon: tuple[Daemon
     with tablet(port) as anon:
         token = anon.post("/api/v1/pair", json={"code": code, "name": "uplink"}).json()["token"]
     with tablet(port, token) as up:
-        assert up.get("/api/v1/encounters").status_code == 200
+        assert up.get("/api/v1/encounters").status_code == 403
         assert up.post("/api/v1/encounters", json={}).status_code == 403
         assert up.get("/api/v1/devices").status_code == 403
+        assert up.get("/api/v1/upstream/outbox").status_code == 200
 
 
 def test_doctor_checks_the_tablet_listener_and_its_certificate(tablet_daemon: tuple[Daemon, int],

@@ -37,7 +37,7 @@ def audited(api: Api, action: str, eid: str) -> list[dict[str, Any]]:
 
 
 def test_atmist_is_text_to_read_aloud(api: Api, record: str) -> None:
-    r = api.client.get(f"{E}/{record}/handover", headers=api.uplink)
+    r = api.client.get(f"{E}/{record}/handover", headers=api.crew)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     lines = r.text.splitlines()
     assert [line[:1] for line in lines if line[:1].strip()] == list("ATMIST")
@@ -63,7 +63,7 @@ def test_summary_is_the_whole_record_in_writing(api: Api, record: str) -> None:
 
 
 def test_fhir_is_a_transaction_bundle_of_the_record(api: Api, record: str) -> None:
-    r = api.client.get(f"{E}/{record}/fhir", headers=api.uplink)
+    r = api.client.get(f"{E}/{record}/fhir", headers=api.crew)
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/fhir+json")
     bundle = r.json()
     assert bundle["resourceType"] == "Bundle" and bundle["type"] == "transaction"
@@ -82,10 +82,10 @@ def test_fhir_is_a_transaction_bundle_of_the_record(api: Api, record: str) -> No
 
 
 def test_every_export_is_audited_with_its_reader(api: Api, record: str) -> None:
-    api.client.get(f"{E}/{record}/fhir", headers=api.uplink)
+    api.client.get(f"{E}/{record}/fhir", headers=api.technician)
     api.client.get(f"{E}/{record}/handover", params={"format": "summary"}, headers=api.crew)
     rows = audited(api, "encounter.export", record)
-    assert rows == [{"actor": "uplink", "detail": '{"format":"fhir"}'},
+    assert rows == [{"actor": TOKEN_NAMES["technician"], "detail": '{"format":"fhir"}'},
                     {"actor": TOKEN_NAMES["crew"], "detail": '{"format":"summary"}'}]
 
 

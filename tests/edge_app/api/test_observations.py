@@ -77,7 +77,7 @@ def test_listing_by_metric_after_and_limit(api: Api) -> None:
     assert ids == sorted(ids)
 
     def listed(**params: Any) -> list[tuple[str, Any]]:
-        r = api.client.get(f"{E}/{eid}/observations", params=params, headers=api.uplink)
+        r = api.client.get(f"{E}/{eid}/observations", params=params, headers=api.crew)
         assert r.status_code == 200, r.text
         return [(o["metric"], o["value"]) for o in r.json()]
 
@@ -112,7 +112,7 @@ NEWS2_SET = [("resp_rate", 22), ("spo2", 95), ("oxygen_supplement", False), ("bp
 
 def test_news2_from_the_latest_values(api: Api) -> None:
     eid = api.encounter()["id"]
-    empty = api.client.get(f"{E}/{eid}/news2", headers=api.uplink).json()
+    empty = api.client.get(f"{E}/{eid}/news2", headers=api.crew).json()
     assert empty["total"] is None and empty["risk"] is None and len(empty["missing"]) == 7
     assert empty["response"].startswith("incomplete: measure")
     add(api, eid, {"metric": "resp_rate", "value": 12})  # superseded by the later entry below

@@ -15,7 +15,7 @@ from tests.edge_app.api.conftest import IDENTITIES, Api
 
 PUBLIC = frozenset({"none", "bad", "revoked", "expired", "crew", "uplink", "technician"})
 EVERY_SCOPE = frozenset({"crew", "uplink", "technician"})
-CREW = frozenset({"crew", "technician"})  # the crew's work; the uplink may only read records
+CREW = frozenset({"crew", "technician"})  # the crew's work and the records: never the uplink
 UPLINK = frozenset({"uplink", "technician"})  # draining the outbox, stopping itself, passing on an order
 TECHNICIAN = frozenset({"technician"})
 
@@ -30,23 +30,23 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/schema/openapi.yml"): PUBLIC,
     ("GET", "/schema/{path:str}"): PUBLIC,
     ("POST", "/api/v1/pair"): PUBLIC,
-    ("GET", E): EVERY_SCOPE,
+    ("GET", E): CREW,
     ("POST", E): CREW,
-    ("GET", EID): EVERY_SCOPE,
+    ("GET", EID): CREW,
     ("PATCH", EID): CREW,
     ("POST", EID + "/times/{which:str}"): CREW,
     ("POST", EID + "/medications"): CREW,
     ("POST", EID + "/interventions"): CREW,
     ("POST", EID + "/notes"): CREW,
-    ("GET", EID + "/events"): EVERY_SCOPE,
+    ("GET", EID + "/events"): CREW,
     ("POST", EID + "/observations"): CREW,
-    ("GET", EID + "/observations"): EVERY_SCOPE,
+    ("GET", EID + "/observations"): CREW,
     ("POST", EID + "/gcs"): CREW,
-    ("GET", EID + "/news2"): EVERY_SCOPE,
+    ("GET", EID + "/news2"): CREW,
     ("GET", EID + "/vitals"): CREW,
     ("POST", EID + "/chart"): CREW,
-    ("GET", EID + "/fhir"): EVERY_SCOPE,
-    ("GET", EID + "/handover"): EVERY_SCOPE,
+    ("GET", EID + "/fhir"): CREW,
+    ("GET", EID + "/handover"): CREW,
     ("GET", "/api/v1/observations"): CREW,
     ("GET", "/api/v1/devices"): CREW,
     ("GET", "/api/v1/status"): EVERY_SCOPE,
@@ -178,3 +178,18 @@ def test_spellings_of_a_path_are_held_to_the_same_scope(matrix_api: Api, path: s
         assert x.status in (403, 404), (x.status, x.body())
     with matrix_api.exchange("GET", path) as x:
         assert x.status in (401, 404), (x.status, x.body())
+
+
+def test_the_uplink_token_reads_no_record(api: Api) -> None:
+    """Issue 16, finding 1: the internet-facing uplink reaches the outbox, orders and status, nothing else;
+    before, its token could read every record (open ones too, and while forwarding was suspended)."""
+    eid = api.encounter()["id"]
+    api.client.post(f"/api/v1/encounters/{eid}/observations", json={"metric": "spo2", "value": 96},
+                    headers=api.crew)
+    for path in ("", f"/{eid}", f"/{eid}/events", f"/{eid}/observations", f"/{eid}/news2", f"/{eid}/vitals",
+                 f"/{eid}/fhir", f"/{eid}/handover"):
+        r = api.client.get(f"/api/v1/encounters{path}", headers=api.uplink)
+        assert r.status_code == 403, (path, r.status_code)
+        assert list(r.json()) == ["detail"], r.text  # a refusal, no part of the record
+    assert api.client.get("/api/v1/upstream", headers=api.uplink).status_code == 200
+    assert api.client.get("/api/v1/status", headers=api.uplink).status_code == 200
