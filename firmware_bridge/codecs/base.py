@@ -69,9 +69,9 @@ class Codec(abc.ABC):
         """End of input (e.g. a decoded file): return readings of a final unterminated frame, if any."""
         return self._screen(self._flush(), frame=False)
 
+    @abc.abstractmethod
     def _feed(self, data: bytes) -> list[Reading]:
         """Decode: the readings of every frame completed by data (every codec implements this)."""
-        raise NotImplementedError
 
     def _flush(self) -> list[Reading]:
         """Decode what is left at the end of input; none by default."""

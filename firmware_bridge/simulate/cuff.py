@@ -9,9 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from firmware_bridge.codecs.hl7_mllp import frame
-from firmware_bridge.simulate.hl7 import PCD_01_PROFILE, Hl7Simulator, _stamp
+from firmware_bridge.simulate.hl7 import Hl7Simulator, _stamp, oru_header
 
 CYCLE_TICKS = 60  # a measurement a minute at 1 Hz: short for demos and tests (a crew sets 2-15 min)
+# The first measurement a few seconds after switching on (a cuff takes a while to inflate and read), so
+# the bridge, which opens the port a moment after the simulator starts, is there to receive it.
+FIRST_TICK = 5
 
 
 def nibp_oru(control_id: str, when: datetime, systolic: int, diastolic: int, mean: int, pulse: int,
@@ -19,16 +22,8 @@ def nibp_oru(control_id: str, when: datetime, systolic: int, diastolic: int, mea
     """One PCD-01 ORU^R01 from a cuff (segments joined by CR): MDC NIBP codes (IEEE 11073-10101, 150021-3)
     in mm[Hg] and MDC_PULS_RATE_NON_INV (149546), the measurement's time in OBX-14."""
     ts = _stamp(when)
-    eui = f"EDGE_CUFF^{device_id}^EUI-64"
     mmhg, bpm = "266016^MDC_DIM_MMHG^MDC", "264864^MDC_DIM_BEAT_PER_MIN^MDC"
-    rows = [
-        f"MSH|^~\\&|{eui}|EDGE_SIM|||{ts}||ORU^R01^ORU_R01|{control_id}|P|2.6|||NE|AL||UNICODE UTF-8|||"
-        f"{PCD_01_PROFILE}",
-        "PID|||SIM0001^^^EDGE_SIM^MR||SIMULATED^PATIENT^^^^^L",
-        "PV1||E|AMBULANCE^^1",
-        f"OBR|1|{control_id}^{eui}|{control_id}^{eui}|182777000^monitoring of patient^SCT|||{ts}",
-        "OBX|1||69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC|1.0.0.0|||||||X",
-    ]
+    rows = oru_header(control_id, ts, f"EDGE_CUFF^{device_id}^EUI-64")
     for code, sub, value, unit in (("150021^MDC_PRESS_BLD_NONINV_SYS^MDC", "1.5.1.1", systolic, mmhg),
                                    ("150022^MDC_PRESS_BLD_NONINV_DIA^MDC", "1.5.1.2", diastolic, mmhg),
                                    ("150023^MDC_PRESS_BLD_NONINV_MEAN^MDC", "1.5.1.3", mean, mmhg),
@@ -38,18 +33,19 @@ def nibp_oru(control_id: str, when: datetime, systolic: int, diastolic: int, mea
 
 
 class Hl7CuffSimulator(Hl7Simulator):
-    """A cuff cycling every `cycle_ticks` frames (the first at once): next_frame() gives the framed ORU^R01
+    """A cuff cycling every `cycle_ticks` frames (the first at `first_tick`): next_frame() gives the framed ORU^R01
     when a measurement completes, else nothing. ACKs are counted as the monitor simulator counts them."""
 
     def __init__(self, seed: int | None = None, *, device_id: str = "00112233445566CF",
-                 cycle_ticks: int = CYCLE_TICKS) -> None:
+                 cycle_ticks: int = CYCLE_TICKS, first_tick: int = FIRST_TICK) -> None:
         super().__init__(seed, device_id=device_id)
         self.cycle_ticks = cycle_ticks
+        self.first_tick = first_tick
         self.ticks = 0
 
     def next_frame(self, when: datetime) -> bytes:
         tick, self.ticks = self.ticks, self.ticks + 1
-        if tick % self.cycle_ticks:
+        if tick < self.first_tick or (tick - self.first_tick) % self.cycle_ticks:
             return b""
         rng = self.patient.rng
         # A stable adult: about 124/78 (NEWS2 scores a systolic of 111-219 as 0), a pulse near 80.

@@ -36,12 +36,9 @@ def _walk(value: float, mean: float, pull: float, noise: float, rng_gauss: float
     return min(high, max(low, value + pull * (mean - value) + noise * rng_gauss))
 
 
-def oru_r01(control_id: str, when: datetime, vitals: Vitals | None, *, heart_rate: int, resp_rate: int,
-            temperature: float, nibp: tuple[int, int, int, datetime] | None, device_id: str) -> str:
-    """One PCD-01 ORU^R01 (segments joined by CR); vitals None sends the oximeter rows with status X."""
-    ts = _stamp(when)
-    eui = f"EDGE_SIM^{device_id}^EUI-64"
-    rows = [
+def oru_header(control_id: str, ts: str, eui: str) -> list[str]:
+    """The segments every simulated PCD-01 ORU^R01 starts with: MSH, PID, PV1, OBR and the MDS row."""
+    return [
         f"MSH|^~\\&|{eui}|EDGE_SIM|||{ts}||ORU^R01^ORU_R01|{control_id}|P|2.6|||NE|AL||UNICODE UTF-8|||"
         f"{PCD_01_PROFILE}",
         "PID|||SIM0001^^^EDGE_SIM^MR||SIMULATED^PATIENT^^^^^L",
@@ -49,6 +46,13 @@ def oru_r01(control_id: str, when: datetime, vitals: Vitals | None, *, heart_rat
         f"OBR|1|{control_id}^{eui}|{control_id}^{eui}|182777000^monitoring of patient^SCT|||{ts}",
         "OBX|1||69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC|1.0.0.0|||||||X",
     ]
+
+
+def oru_r01(control_id: str, when: datetime, vitals: Vitals | None, *, heart_rate: int, resp_rate: int,
+            temperature: float, nibp: tuple[int, int, int, datetime] | None, device_id: str) -> str:
+    """One PCD-01 ORU^R01 (segments joined by CR); vitals None sends the oximeter rows with status X."""
+    ts = _stamp(when)
+    rows = oru_header(control_id, ts, f"EDGE_SIM^{device_id}^EUI-64")
 
     def obx(code: str, sub: str, value: object, unit: str, status: str = "R", at: str = ts) -> None:
         rows.append(f"OBX|{len(rows) - 3}|NM|{code}|{sub}|{value}|{unit}|||||{status}|||{at}")

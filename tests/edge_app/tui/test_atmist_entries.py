@@ -8,6 +8,7 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from edge_app.clinical.handover import hhmm as handover_hhmm
 from edge_app.tui.actions import said
 from edge_app.tui.app import VitalsApp
 from edge_app.tui.screens.forms import FormScreen
@@ -24,8 +25,9 @@ def minutes_ago(n: int) -> tuple[str, int]:
     return at.strftime("%H:%M"), int(at.timestamp() * 1000)
 
 
-def utc_hhmm(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M")
+def handover_time(ms: int) -> str:
+    """A time as the handover says it now (UTC in the test daemon; with its date when it was yesterday)."""
+    return handover_hhmm(ms, int(datetime.now(UTC).timestamp() * 1000))
 
 
 async def a_form(pilot: Pilot[Any], app: VitalsApp, key: str) -> FormScreen:
@@ -67,8 +69,8 @@ async def test_complaint_injuries_and_an_intervention_at_a_typed_time_are_read_a
         atmist = await until(pilot, lambda: "T  " in (s := text(app, "#handover-text")) and s, "ATMIST text")
         assert "M  Mechanism/complaint: fall from 2 m ladder" in atmist
         assert "I  Injuries: deformed left wrist" in atmist
-        assert f"T  onset {utc_hhmm(onset_ms)} UTC; " in atmist
-        assert f"splint left wrist at {utc_hhmm(at_ms)} UTC (by JS)" in atmist
+        assert f"T  onset {handover_time(onset_ms)}; " in atmist
+        assert f"splint left wrist at {handover_time(at_ms)} (by JS)" in atmist
         # Reading it out, the crew finds more: c works on the handover screen, and the form shows what is
         # recorded, so the crew edits rather than retypes; back on the handover, the text says it.
         form = await a_form(pilot, app, "c")

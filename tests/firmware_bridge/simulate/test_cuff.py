@@ -15,11 +15,13 @@ T0 = datetime(2024, 3, 1, 10, 15, 0, tzinfo=UTC)
 
 
 def test_a_cycle_is_one_message_with_a_whole_blood_pressure_and_nothing_between() -> None:
-    sim = Hl7CuffSimulator(seed=3, cycle_ticks=10)
+    sim = Hl7CuffSimulator(seed=3, cycle_ticks=10, first_tick=2)
     codec = Hl7OruCodec()
     frames = [sim.next_frame(T0 + timedelta(seconds=i)) for i in range(25)]
-    assert [i for i, f in enumerate(frames) if f] == [0, 10, 20]
-    for i in (0, 10, 20):
+    assert [i for i, f in enumerate(frames) if f] == [2, 12, 22]
+    default = Hl7CuffSimulator(seed=3)
+    assert [i for i in range(130) if default.next_frame(T0)] == [5, 65, 125], "soon after switching on, then a minute"
+    for i in (2, 12, 22):
         readings = codec.feed(frames[i])
         sim.receive(codec.take_output())
         got = {r.metric: r.value for r in readings}
